@@ -1,0 +1,4 @@
+//! amq2api: an Amazon Q Developer account pool behind the Claude Messages and OpenAI Chat
+//! Completions APIs. The binary in `main.rs` is a thin shell over this library.
+
+pub mod q;
