@@ -1,0 +1,181 @@
+//! The command line, as clap definitions only (no logic): global options, every subcommand and
+//! its arguments. `cmd` runs them; the hidden `generate` command turns this into completions
+//! and man pages.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Environment variables read by the CLI, each declared once.
+pub mod env {
+    pub const DATABASE_PATH: &str = "DATABASE_PATH";
+    pub const TOKEN_ENDPOINT: &str = "AMAZONQ_TOKEN_ENDPOINT";
+    pub const SOCIAL_TOKEN_ENDPOINT: &str = "AMAZONQ_SOCIAL_TOKEN_ENDPOINT";
+}
+
+pub const DEFAULT_DATABASE: &str = "data/amq2api.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "amq2api",
+    version,
+    about = "Amazon Q Developer accounts behind the Claude Messages and OpenAI Chat Completions APIs",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// SQLite database shared by the CLI and the server (created with mode 0600)
+    #[arg(long, global = true, value_name = "PATH", env = env::DATABASE_PATH, default_value = DEFAULT_DATABASE)]
+    pub database: PathBuf,
+
+    /// Log more (-v debug, -vv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the Amazon Q account pool
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Manage client API keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Import accounts from AWS SSO / Kiro / Amazon Q JSON files
+    Import(ImportArgs),
+    /// List accounts (no secret is ever shown)
+    List(ListArgs),
+    /// Add one account (asks for what the flags leave out when a terminal is attached)
+    Add(AddArgs),
+    /// Let the pool use an account again (also clears a disabled or cooling state)
+    Enable(AccountRef),
+    /// Keep the pool from using an account
+    Disable(AccountRef),
+    /// Remove an account (its usage history is kept)
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// JSON files to read; `-` reads standard input
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Name for the account (a prefix NAME-1, NAME-2, ... when several are imported)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Import the valid entries and report the invalid ones instead of failing
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// Builder ID or IAM Identity Center (AWS SSO-OIDC)
+    Idc,
+    /// Kiro Google/GitHub login
+    Social,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Account name (unique in the pool)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How the account refreshes its token
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// OIDC client id (idc accounts)
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// OIDC client secret (idc accounts); prefer the prompt, which hides it
+    #[arg(long)]
+    pub client_secret: Option<String>,
+    /// Refresh token; prefer the prompt, which hides it
+    #[arg(long)]
+    pub refresh_token: Option<String>,
+    /// AWS region the token was issued in
+    #[arg(long)]
+    pub region: Option<String>,
+    /// CodeWhisperer profile ARN (IAM Identity Center / Pro and Kiro social accounts)
+    #[arg(long)]
+    pub profile_arn: Option<String>,
+    /// Requests per minute this account may serve
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpm: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountRef {
+    /// Account id or name
+    #[arg(value_name = "ID-OR-NAME")]
+    pub account: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Account id or name
+    #[arg(value_name = "ID-OR-NAME")]
+    pub account: String,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (only it) on standard output
+    Create(CreateKeyArgs),
+    /// List keys (never the keys themselves)
+    List(ListArgs),
+    /// Revoke a key
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateKeyArgs {
+    /// Name of the key (unique among keys that are not revoked)
+    #[arg(long)]
+    pub name: String,
+    /// The key may read the monitoring page
+    #[arg(long)]
+    pub admin: bool,
+    /// Requests per minute allowed with this key
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rpm: Option<u32>,
+    /// Expiry: a duration (30d, 12h, 90min) or a date (2027-01-31, RFC 3339)
+    #[arg(long, value_name = "DURATION-OR-DATE")]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Key id, name, or displayed prefix
+    #[arg(value_name = "ID-OR-NAME-OR-PREFIX")]
+    pub key: String,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}

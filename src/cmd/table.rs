@@ -1,0 +1,81 @@
+//! The one look of every table the CLI prints, and how times are shown in them.
+
+use comfy_table::{modifiers::UTF8_ROUND_CORNERS, presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+
+/// A table with the given header row, in the style every command shares.
+pub fn new(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .apply_modifier(UTF8_ROUND_CORNERS)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    table
+}
+
+/// "in 42 min", "3 h ago", "just now": how far `ts` is from `now`, in the largest fitting unit.
+pub fn relative(ts: i64, now: i64) -> String {
+    let delta = ts - now;
+    let abs = delta.unsigned_abs();
+    if abs < 60 {
+        return "just now".into();
+    }
+    let amount = if abs < 3600 {
+        format!("{} min", abs / 60)
+    } else if abs < 86_400 * 2 {
+        format!("{} h", abs / 3600)
+    } else {
+        format!("{} d", abs / 86_400)
+    };
+    if delta > 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// "in 42 min", or "expired" once `ts` has passed.
+pub fn expiry(ts: Option<i64>, now: i64) -> String {
+    match ts {
+        None => "-".into(),
+        Some(t) if t <= now => "expired".into(),
+        Some(t) => relative(t, now),
+    }
+}
+
+/// A past moment ("3 h ago") or "never".
+pub fn last(ts: Option<i64>, now: i64) -> String {
+    ts.map_or_else(|| "never".into(), |t| relative(t, now))
+}
+
+/// UTC date and time, "2026-11-26 14:05 UTC".
+pub fn date(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| ts.to_string())
+}
+
+/// RFC 3339 for `--json` output.
+pub fn rfc3339(ts: Option<i64>) -> serde_json::Value {
+    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| serde_json::Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(1000, 1000), "just now");
+        assert_eq!(relative(1000 + 42 * 60 + 5, 1000), "in 42 min");
+        assert_eq!(relative(1000, 1000 + 3 * 3600), "3 h ago");
+        assert_eq!(relative(1000 + 5 * 86_400, 1000), "in 5 d");
+        assert_eq!(expiry(Some(10), 10), "expired");
+        assert_eq!(expiry(None, 10), "-");
+        assert_eq!(last(None, 10), "never");
+        assert_eq!(date(1_764_165_900), "2025-11-26 14:05 UTC");
+        assert_eq!(rfc3339(Some(0)), "1970-01-01T00:00:00Z");
+    }
+}
