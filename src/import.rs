@@ -56,10 +56,13 @@ struct Registration {
     client_secret: String,
 }
 
+/// The JSON objects of one file, or why it has none.
+type FileObjects = Result<Vec<Map<String, Value>>, String>;
+
 /// Parses every source. A file that is not JSON, or not an object/array of objects, is one
 /// rejected entry (index 1 of 1) so `--skip-invalid` can report it like any other.
 pub fn parse_sources(sources: &[Source]) -> Vec<Entry> {
-    let mut files: Vec<(&Source, Result<Vec<Map<String, Value>>, String>)> = Vec::new();
+    let mut files: Vec<(&Source, FileObjects)> = Vec::new();
     let mut registrations: Vec<Registration> = Vec::new();
     for source in sources {
         let objects = objects_of(&source.text);
@@ -103,7 +106,7 @@ pub fn parse_sources(sources: &[Source]) -> Vec<Entry> {
 
 /// The JSON objects of a file: an object, an array of objects, or `{"accounts": [...]}`.
 /// Kiro Account Manager entries keep their secrets under `credentials`; those are lifted up.
-fn objects_of(text: &str) -> Result<Vec<Map<String, Value>>, String> {
+fn objects_of(text: &str) -> FileObjects {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
     let items = match value {
         Value::Array(items) => items,
@@ -185,7 +188,11 @@ fn parse_account(
     }
     let provider = str_field(obj, PROVIDER)?;
     let kind = match str_field(obj, AUTH_METHOD)? {
-        Some(method) => match method.to_ascii_lowercase().replace(['_', ' '], "-").as_str() {
+        Some(method) => match method
+            .to_ascii_lowercase()
+            .replace(['_', ' '], "-")
+            .as_str()
+        {
             "social" => AuthKind::Social,
             "idc" | "builder-id" | "builderid" | "iam" | "identity-center" | "identitycenter" => {
                 AuthKind::Idc
@@ -215,7 +222,9 @@ fn parse_account(
         }
     }
     let access_token = str_field(obj, ACCESS_TOKEN)?;
-    let expires = EXPIRES_AT.iter().find_map(|n| obj.get(*n).filter(|v| !v.is_null()));
+    let expires = EXPIRES_AT
+        .iter()
+        .find_map(|n| obj.get(*n).filter(|v| !v.is_null()));
     let access_token_expires_at = match expires {
         None => None,
         Some(v) => Some(parse_time(v).ok_or("field \"expiresAt\" is not a date")?),
@@ -236,7 +245,10 @@ fn parse_account(
         .map(|l| sanitize_name(&l))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| {
-            let base = match (kind, provider.as_deref().map(str::to_ascii_lowercase).as_deref()) {
+            let base = match (
+                kind,
+                provider.as_deref().map(str::to_ascii_lowercase).as_deref(),
+            ) {
                 (AuthKind::Social, Some(p @ ("google" | "github"))) => p.to_owned(),
                 (AuthKind::Social, _) => "social".to_owned(),
                 (AuthKind::Idc, Some("enterprise")) => "idc".to_owned(),
@@ -279,10 +291,15 @@ fn find_registration(
     registrations: &[Registration],
 ) -> Result<Option<Registration>, String> {
     if let Some(hash) = str_field(obj, CLIENT_ID_HASH)? {
-        if let Some(reg) = registrations.iter().find(|r| r.stem.as_deref() == Some(hash.as_str())) {
+        if let Some(reg) = registrations
+            .iter()
+            .find(|r| r.stem.as_deref() == Some(hash.as_str()))
+        {
             return Ok(Some(reg.clone()));
         }
-        let safe = hash.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let safe = hash
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if let (true, Some(dir)) = (safe, &source.dir) {
             if let Ok(text) = std::fs::read_to_string(dir.join(format!("{hash}.json"))) {
                 if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(&text) {
@@ -317,9 +334,13 @@ fn parse_time(v: &Value) -> Option<i64> {
 fn valid_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
         && parts[0].chars().all(|c| c.is_ascii_lowercase())
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Letters, digits and `._@-`; anything else becomes `-`; at most 64 characters.
@@ -432,11 +453,26 @@ mod tests {
     fn errors_name_the_field_never_the_value() {
         let cases = [
             (r#"{"clientId":"c","clientSecret":"s"}"#, None),
-            (r#"{"clientId":"c","refreshToken":"SECRET1"}"#, Some("missing field \"clientSecret\"")),
-            (r#"{"clientId":"c","clientSecret":"s","refreshToken":42}"#, Some("field \"refreshToken\" must be a string")),
-            (r#"{"clientId":"c","clientSecret":"s","refreshToken":"SECRET1","expiresAt":"soon"}"#, Some("field \"expiresAt\" is not a date")),
-            (r#"{"clientId":"c","clientSecret":"s","refreshToken":"SECRET1","region":"mars"}"#, Some("field \"region\" is not an AWS region (like us-east-1)")),
-            (r#"{"clientId":"c","clientSecret":"s","refreshToken":"SECR...ET"}"#, Some("field \"refreshToken\" looks truncated or malformed")),
+            (
+                r#"{"clientId":"c","refreshToken":"SECRET1"}"#,
+                Some("missing field \"clientSecret\""),
+            ),
+            (
+                r#"{"clientId":"c","clientSecret":"s","refreshToken":42}"#,
+                Some("field \"refreshToken\" must be a string"),
+            ),
+            (
+                r#"{"clientId":"c","clientSecret":"s","refreshToken":"SECRET1","expiresAt":"soon"}"#,
+                Some("field \"expiresAt\" is not a date"),
+            ),
+            (
+                r#"{"clientId":"c","clientSecret":"s","refreshToken":"SECRET1","region":"mars"}"#,
+                Some("field \"region\" is not an AWS region (like us-east-1)"),
+            ),
+            (
+                r#"{"clientId":"c","clientSecret":"s","refreshToken":"SECR...ET"}"#,
+                Some("field \"refreshToken\" looks truncated or malformed"),
+            ),
             (r#"[1]"#, Some("item 1 is not a JSON object")),
         ];
         for (text, want) in cases {
@@ -448,13 +484,19 @@ mod tests {
         }
         let e = parse_sources(&[src("f.json", "{not json")]);
         let msg = e[0].result.as_ref().unwrap_err();
-        assert!(msg.starts_with("not valid JSON (key must be a string at line 1 column 2"), "{msg}");
+        assert!(
+            msg.starts_with("not valid JSON (key must be a string at line 1 column 2"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn names() {
         assert_eq!(sanitize_name("  My  Account/1 "), "My-Account-1");
-        let e = parse_sources(&[src("a.json", r#"[{"clientId":"c","clientSecret":"s","refreshToken":"a"},{"clientId":"c","clientSecret":"s","refreshToken":"b"}]"#)]);
+        let e = parse_sources(&[src(
+            "a.json",
+            r#"[{"clientId":"c","clientSecret":"s","refreshToken":"a"},{"clientId":"c","clientSecret":"s","refreshToken":"b"}]"#,
+        )]);
         let p = ok(&e);
         assert_eq!(names_for(&p, Some("team")), ["team-1", "team-2"]);
         assert_eq!(names_for(&p[..1], Some("team")), ["team"]);

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::{confirm, open_db, table};
 use crate::cli::{AccountRef, AddArgs, ImportArgs, KindArg, ListArgs, RemoveArgs};
-use crate::db::{self, accounts};
 use crate::db::accounts::{Account, AccountInput, AuthKind, Health, Upserted};
+use crate::db::{self, accounts};
 use crate::import::{self, Source, Summary};
 
 pub fn import(database: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -47,8 +47,9 @@ pub fn import(database: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
                 Err(e) => {
-                    return Err(anyhow!(e))
-                        .with_context(|| format!("cannot import accounts: cannot read {}", file.display()));
+                    return Err(anyhow!(e)).with_context(|| {
+                        format!("cannot import accounts: cannot read {}", file.display())
+                    });
                 }
             }
         };
@@ -84,7 +85,9 @@ pub fn import(database: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
             valid
                 .iter()
                 .zip(&names)
-                .map(|(parsed, name)| accounts::upsert(c, &parsed.input, name, args.name.is_some(), now))
+                .map(|(parsed, name)| {
+                    accounts::upsert(c, &parsed.input, name, args.name.is_some(), now)
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .context("cannot import accounts")?;
@@ -122,11 +125,21 @@ pub fn list(database: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        writeln!(out, "No accounts. Add some with: amq2api accounts import FILE")?;
+        writeln!(
+            out,
+            "No accounts. Add some with: amq2api accounts import FILE"
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = table::new(&[
-        "ID", "Name", "Kind", "Region", "Enabled", "Health", "Token expires", "Last used",
+        "ID",
+        "Name",
+        "Kind",
+        "Region",
+        "Enabled",
+        "Health",
+        "Token expires",
+        "Last used",
     ]);
     for a in &rows {
         t.add_row(vec![
@@ -149,9 +162,17 @@ fn health_text(a: &Account, now: i64) -> String {
     let health = a.health_state();
     let mut text = health.as_str().to_owned();
     if let Some(until) = a.health_until.filter(|_| health != Health::Active) {
-        text = format!("{text} until {} ({})", table::date(until), table::relative(until, now));
+        text = format!(
+            "{text} until {} ({})",
+            table::date(until),
+            table::relative(until, now)
+        );
     }
-    if let Some(reason) = a.health_reason.as_deref().filter(|_| health != Health::Active) {
+    if let Some(reason) = a
+        .health_reason
+        .as_deref()
+        .filter(|_| health != Health::Active)
+    {
         text = format!("{text}: {reason}");
     }
     text
@@ -187,7 +208,9 @@ pub fn add(database: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         let value = if secret {
             dialoguer::Password::new().with_prompt(prompt).interact()?
         } else {
-            dialoguer::Input::<String>::new().with_prompt(prompt).interact_text()?
+            dialoguer::Input::<String>::new()
+                .with_prompt(prompt)
+                .interact_text()?
         };
         Ok(value.trim().to_owned())
     };
@@ -196,10 +219,17 @@ pub fn add(database: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         None if interactive => {
             let i = dialoguer::Select::new()
                 .with_prompt("Kind")
-                .items(&["idc (Builder ID / IAM Identity Center)", "social (Kiro Google/GitHub)"])
+                .items(&[
+                    "idc (Builder ID / IAM Identity Center)",
+                    "social (Kiro Google/GitHub)",
+                ])
                 .default(0)
                 .interact()?;
-            if i == 0 { KindArg::Idc } else { KindArg::Social }
+            if i == 0 {
+                KindArg::Idc
+            } else {
+                KindArg::Social
+            }
         }
         None => KindArg::Idc,
     };
@@ -231,7 +261,14 @@ pub fn add(database: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
     };
     // The same validation as an imported file, so both paths accept exactly the same accounts.
     let mut obj = serde_json::Map::new();
-    obj.insert("authMethod".into(), json!(if kind == AuthKind::Idc { "IdC" } else { "social" }));
+    obj.insert(
+        "authMethod".into(),
+        json!(if kind == AuthKind::Idc {
+            "IdC"
+        } else {
+            "social"
+        }),
+    );
     obj.insert("refreshToken".into(), json!(refresh_token));
     obj.insert("clientId".into(), json!(client_id));
     obj.insert("clientSecret".into(), json!(client_secret));
@@ -265,19 +302,26 @@ pub fn add(database: &Path, args: AddArgs) -> anyhow::Result<ExitCode> {
         Upserted::Updated(id) => ("Updated", id),
     };
     let account = accounts::find(&mut conn, id)?.ok_or_else(|| anyhow!("account vanished"))?;
-    writeln!(std::io::stdout().lock(), "{verb} account {} ({})", account.id, account.name)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{verb} account {} ({})",
+        account.id,
+        account.name
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn find_account(conn: &mut db::Conn, reference: &str) -> anyhow::Result<Account> {
-    accounts::find_by_ref(conn, reference)?.ok_or_else(|| anyhow!("no account with id or name {reference:?}"))
+    accounts::find_by_ref(conn, reference)?
+        .ok_or_else(|| anyhow!("no account with id or name {reference:?}"))
 }
 
 pub fn set_enabled(database: &Path, args: AccountRef, enabled: bool) -> anyhow::Result<ExitCode> {
     let verb = if enabled { "enable" } else { "disable" };
     let pool = open_db(database)?;
     let mut conn = pool.get()?;
-    let account = find_account(&mut conn, &args.account).with_context(|| format!("cannot {verb} account"))?;
+    let account =
+        find_account(&mut conn, &args.account).with_context(|| format!("cannot {verb} account"))?;
     accounts::set_enabled(&mut conn, account.id, enabled, db::now())
         .with_context(|| format!("cannot {verb} account"))?;
     writeln!(
@@ -294,12 +338,20 @@ pub fn remove(database: &Path, args: RemoveArgs) -> anyhow::Result<ExitCode> {
     let pool = open_db(database)?;
     let mut conn = pool.get()?;
     let account = find_account(&mut conn, &args.account).context("cannot remove account")?;
-    let question = format!("Remove account {} ({})? Its usage history is kept.", account.id, account.name);
+    let question = format!(
+        "Remove account {} ({})? Its usage history is kept.",
+        account.id, account.name
+    );
     if !confirm(&question, args.yes).context("cannot remove account")? {
         writeln!(std::io::stderr(), "Not removed.")?;
         return Ok(ExitCode::FAILURE);
     }
     accounts::remove(&mut conn, account.id).context("cannot remove account")?;
-    writeln!(std::io::stdout().lock(), "Removed account {} ({})", account.id, account.name)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "Removed account {} ({})",
+        account.id,
+        account.name
+    )?;
     Ok(ExitCode::SUCCESS)
 }

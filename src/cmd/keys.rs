@@ -9,13 +9,16 @@ use serde_json::json;
 
 use super::{confirm, open_db, table};
 use crate::cli::{CreateKeyArgs, ListArgs, RevokeArgs};
-use crate::db::{self, api_keys};
 use crate::db::api_keys::{ApiKey, NewApiKey, PlainKey};
+use crate::db::{self, api_keys};
 
 pub fn create(database: &Path, args: CreateKeyArgs) -> anyhow::Result<ExitCode> {
     let name = args.name.trim();
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        bail!("invalid key name {:?}: 1 to 64 printable characters", args.name);
+        bail!(
+            "invalid key name {:?}: 1 to 64 printable characters",
+            args.name
+        );
     }
     let now = db::now();
     let expires_at = args
@@ -42,8 +45,13 @@ pub fn create(database: &Path, args: CreateKeyArgs) -> anyhow::Result<ExitCode> 
         },
     )
     .map_err(|e| match e {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            anyhow!("a live key named {name:?} already exists (revoke it first or pick another name)")
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => {
+            anyhow!(
+                "a live key named {name:?} already exists (revoke it first or pick another name)"
+            )
         }
         other => anyhow!(other),
     })
@@ -69,11 +77,14 @@ fn parse_expiry(text: &str, now: i64) -> anyhow::Result<i64> {
     let text = text.trim();
     let at = if let Ok(d) = humantime::parse_duration(text) {
         let secs = i64::try_from(d.as_secs()).map_err(|_| anyhow!("{text:?} is too far away"))?;
-        now.checked_add(secs).ok_or_else(|| anyhow!("{text:?} is too far away"))?
+        now.checked_add(secs)
+            .ok_or_else(|| anyhow!("{text:?} is too far away"))?
     } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         t.timestamp()
     } else if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or_default()
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or_default()
     } else {
         bail!("{text:?} is neither a duration (30d, 12h) nor a date (2027-01-31)");
     };
@@ -119,11 +130,22 @@ pub fn list(database: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        writeln!(out, "No keys. Create one with: amq2api keys create --name NAME")?;
+        writeln!(
+            out,
+            "No keys. Create one with: amq2api keys create --name NAME"
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = table::new(&[
-        "ID", "Name", "Prefix", "Admin", "RPM limit", "Created", "Last used", "Expires", "Status",
+        "ID",
+        "Name",
+        "Prefix",
+        "Admin",
+        "RPM limit",
+        "Created",
+        "Last used",
+        "Expires",
+        "Status",
     ]);
     for k in &rows {
         t.add_row(vec![
@@ -148,25 +170,43 @@ pub fn revoke(database: &Path, args: RevokeArgs) -> anyhow::Result<ExitCode> {
     let reference = args.key.trim_end_matches('…');
     let matches = api_keys::find_by_ref(&mut conn, reference).context("cannot revoke key")?;
     let key = match matches.as_slice() {
-        [] => bail!("cannot revoke key: no key with id, name or prefix {:?}", args.key),
+        [] => bail!(
+            "cannot revoke key: no key with id, name or prefix {:?}",
+            args.key
+        ),
         [one] => one.clone(),
         many => bail!(
             "cannot revoke key: {:?} matches {} keys (ids {}); give an id",
             args.key,
             many.len(),
-            many.iter().map(|k| k.id.to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|k| k.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     if key.revoked_at.is_some() {
-        bail!("cannot revoke key: key {} ({}) is already revoked", key.id, key.name);
+        bail!(
+            "cannot revoke key: key {} ({}) is already revoked",
+            key.id,
+            key.name
+        );
     }
-    let question = format!("Revoke key {} ({}, {}…)? Clients using it stop working.", key.id, key.name, key.prefix);
+    let question = format!(
+        "Revoke key {} ({}, {}…)? Clients using it stop working.",
+        key.id, key.name, key.prefix
+    );
     if !confirm(&question, args.yes).context("cannot revoke key")? {
         writeln!(std::io::stderr(), "Not revoked.")?;
         return Ok(ExitCode::FAILURE);
     }
     api_keys::revoke(&mut conn, key.id, db::now()).context("cannot revoke key")?;
-    writeln!(std::io::stdout().lock(), "Revoked key {} ({})", key.id, key.name)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "Revoked key {} ({})",
+        key.id,
+        key.name
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -179,9 +219,14 @@ mod tests {
         assert_eq!(parse_expiry("30d", 1000).unwrap(), 1000 + 30 * 86_400);
         assert_eq!(parse_expiry("90min", 0).unwrap(), 5400);
         assert_eq!(parse_expiry("2027-01-31", 0).unwrap(), 1_801_353_600);
-        assert_eq!(parse_expiry("2027-01-31T00:00:00Z", 0).unwrap(), 1_801_353_600);
         assert_eq!(
-            parse_expiry("2020-01-01", 1_800_000_000).unwrap_err().to_string(),
+            parse_expiry("2027-01-31T00:00:00Z", 0).unwrap(),
+            1_801_353_600
+        );
+        assert_eq!(
+            parse_expiry("2020-01-01", 1_800_000_000)
+                .unwrap_err()
+                .to_string(),
             "\"2020-01-01\" is in the past"
         );
         assert!(parse_expiry("soon", 0).is_err());

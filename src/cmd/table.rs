@@ -1,6 +1,8 @@
 //! The one look of every table the CLI prints, and how times are shown in them.
 
-use comfy_table::{modifiers::UTF8_ROUND_CORNERS, presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use comfy_table::{
+    modifiers::UTF8_ROUND_CORNERS, presets::UTF8_FULL_CONDENSED, ContentArrangement, Table,
+};
 
 /// A table with the given header row, in the style every command shares.
 pub fn new(header: &[&str]) -> Table {

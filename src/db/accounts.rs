@@ -236,7 +236,8 @@ pub fn upsert(
     }
     match existing {
         Some(account) => {
-            let stale_copy = account.refresh_token_hash != hash && account.imported_token_hash == hash;
+            let stale_copy =
+                account.refresh_token_hash != hash && account.imported_token_hash == hash;
             let target = accounts::table.find(account.id);
             if stale_copy {
                 // The file holds the token we imported before; ours has rotated since. Keep our
@@ -246,8 +247,10 @@ pub fn upsert(
                         accounts::client_id.eq(&input.client_id),
                         accounts::client_secret.eq(&input.client_secret),
                         accounts::region.eq(&input.region),
-                        accounts::profile_arn.eq(input.profile_arn.as_ref().or(account.profile_arn.as_ref())),
-                        accounts::start_url.eq(input.start_url.as_ref().or(account.start_url.as_ref())),
+                        accounts::profile_arn
+                            .eq(input.profile_arn.as_ref().or(account.profile_arn.as_ref())),
+                        accounts::start_url
+                            .eq(input.start_url.as_ref().or(account.start_url.as_ref())),
                         accounts::updated_at.eq(now),
                     ))
                     .execute(conn)?;
@@ -257,7 +260,8 @@ pub fn upsert(
                 } else {
                     account.name.clone()
                 };
-                let keep_access = input.access_token.is_none() && account.refresh_token_hash == hash;
+                let keep_access =
+                    input.access_token.is_none() && account.refresh_token_hash == hash;
                 diesel::update(target)
                     .set((
                         accounts::name.eq(new_name),
@@ -278,8 +282,10 @@ pub fn upsert(
                             input.access_token_expires_at
                         }),
                         accounts::region.eq(&input.region),
-                        accounts::profile_arn.eq(input.profile_arn.as_ref().or(account.profile_arn.as_ref())),
-                        accounts::start_url.eq(input.start_url.as_ref().or(account.start_url.as_ref())),
+                        accounts::profile_arn
+                            .eq(input.profile_arn.as_ref().or(account.profile_arn.as_ref())),
+                        accounts::start_url
+                            .eq(input.start_url.as_ref().or(account.start_url.as_ref())),
                         accounts::rpm_limit.eq(input.rpm_limit.or(account.rpm_limit)),
                         accounts::health.eq(Health::Active.as_str()),
                         accounts::health_until.eq(None::<i64>),
@@ -319,7 +325,12 @@ pub fn upsert(
 
 /// The operator's switch. Enabling also clears a disabled/suspended/cooling health state, so an
 /// account whose refresh token was rejected can be retried after the operator fixed it.
-pub fn set_enabled(conn: &mut SqliteConnection, id: i32, enabled: bool, now: i64) -> QueryResult<usize> {
+pub fn set_enabled(
+    conn: &mut SqliteConnection,
+    id: i32,
+    enabled: bool,
+    now: i64,
+) -> QueryResult<usize> {
     let target = accounts::table.find(id);
     if enabled {
         diesel::update(target)
@@ -435,14 +446,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = super::super::open(&dir.path().join("t.db")).unwrap();
         let c = &mut pool.get().unwrap();
-        assert_eq!(upsert(c, &input("r1"), "a", false, 1).unwrap(), Upserted::Added(1));
-        assert_eq!(upsert(c, &input("r1"), "a", false, 2).unwrap(), Upserted::Updated(1));
+        assert_eq!(
+            upsert(c, &input("r1"), "a", false, 1).unwrap(),
+            Upserted::Added(1)
+        );
+        assert_eq!(
+            upsert(c, &input("r1"), "a", false, 2).unwrap(),
+            Upserted::Updated(1)
+        );
         // Same base name, different token: a second account with a free name.
-        assert_eq!(upsert(c, &input("r2"), "a", false, 3).unwrap(), Upserted::Added(2));
+        assert_eq!(
+            upsert(c, &input("r2"), "a", false, 3).unwrap(),
+            Upserted::Added(2)
+        );
         assert_eq!(find(c, 2).unwrap().unwrap().name, "a-2");
         // The token rotates; re-importing the old file still finds the account and keeps the new token.
         store_tokens(c, 1, "acc", 100, Some("r1-rotated"), None, 4).unwrap();
-        assert_eq!(upsert(c, &input("r1"), "x", false, 5).unwrap(), Upserted::Updated(1));
+        assert_eq!(
+            upsert(c, &input("r1"), "x", false, 5).unwrap(),
+            Upserted::Updated(1)
+        );
         let a = find(c, 1).unwrap().unwrap();
         assert_eq!(a.refresh_token, "r1-rotated");
         assert_eq!(a.access_token.as_deref(), Some("acc"));

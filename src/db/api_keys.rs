@@ -114,7 +114,11 @@ pub fn list(conn: &mut SqliteConnection) -> QueryResult<Vec<ApiKey>> {
 }
 
 /// The key with this hash if it is usable now (not revoked, not expired).
-pub fn find_live(conn: &mut SqliteConnection, hash: &HashedKey, now: i64) -> QueryResult<Option<ApiKey>> {
+pub fn find_live(
+    conn: &mut SqliteConnection,
+    hash: &HashedKey,
+    now: i64,
+) -> QueryResult<Option<ApiKey>> {
     let key = api_keys::table
         .filter(api_keys::key_hash.eq(hash.as_str()))
         .select(ApiKey::as_select())
@@ -142,23 +146,34 @@ pub fn find_by_ref(conn: &mut SqliteConnection, reference: &str) -> QueryResult<
         .select(ApiKey::as_select())
         .load(conn)?;
     if !named.is_empty() {
-        let live: Vec<ApiKey> = named.iter().filter(|k| k.revoked_at.is_none()).cloned().collect();
+        let live: Vec<ApiKey> = named
+            .iter()
+            .filter(|k| k.revoked_at.is_none())
+            .cloned()
+            .collect();
         return Ok(if live.is_empty() { named } else { live });
     }
     if reference.len() >= 4 {
         let all = list(conn)?;
         return Ok(all
             .into_iter()
-            .filter(|k| k.prefix.starts_with(reference) || reference.starts_with(&k.prefix) && reference.len() <= k.prefix.len())
+            .filter(|k| {
+                k.prefix.starts_with(reference)
+                    || reference.starts_with(&k.prefix) && reference.len() <= k.prefix.len()
+            })
             .collect());
     }
     Ok(Vec::new())
 }
 
 pub fn revoke(conn: &mut SqliteConnection, id: i32, now: i64) -> QueryResult<usize> {
-    diesel::update(api_keys::table.find(id).filter(api_keys::revoked_at.is_null()))
-        .set(api_keys::revoked_at.eq(now))
-        .execute(conn)
+    diesel::update(
+        api_keys::table
+            .find(id)
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(now))
+    .execute(conn)
 }
 
 pub fn touch_last_used(conn: &mut SqliteConnection, id: i32, now: i64) -> QueryResult<usize> {
@@ -176,7 +191,9 @@ mod tests {
         let k = PlainKey::generate();
         assert!(k.expose().starts_with(KEY_PREFIX));
         assert_eq!(k.expose().len(), KEY_PREFIX.len() + KEY_RANDOM_CHARS);
-        assert!(k.expose()[KEY_PREFIX.len()..].chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(k.expose()[KEY_PREFIX.len()..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(k.expose(), PlainKey::generate().expose());
         assert_eq!(k.hashed(), HashedKey::of(k.expose()));
         assert_eq!(k.hashed().as_str().len(), 64);

@@ -178,11 +178,22 @@ mod tests {
                 .unwrap()
                 .v
         };
-        let mode: JournalMode = diesel::sql_query("PRAGMA journal_mode").get_result(&mut conn).unwrap();
+        let mode: JournalMode = diesel::sql_query("PRAGMA journal_mode")
+            .get_result(&mut conn)
+            .unwrap();
         assert_eq!(mode.journal_mode, "wal");
-        assert_eq!(v(&mut conn, "SELECT foreign_keys FROM pragma_foreign_keys"), "1");
-        assert_eq!(v(&mut conn, "SELECT synchronous FROM pragma_synchronous"), "1");
-        assert_eq!(v(&mut conn, "SELECT timeout FROM pragma_busy_timeout"), "30000");
+        assert_eq!(
+            v(&mut conn, "SELECT foreign_keys FROM pragma_foreign_keys"),
+            "1"
+        );
+        assert_eq!(
+            v(&mut conn, "SELECT synchronous FROM pragma_synchronous"),
+            "1"
+        );
+        assert_eq!(
+            v(&mut conn, "SELECT timeout FROM pragma_busy_timeout"),
+            "30000"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -45,7 +45,9 @@ pub struct NewUsageRecord {
 }
 
 pub fn insert(conn: &mut SqliteConnection, record: &NewUsageRecord) -> QueryResult<usize> {
-    diesel::insert_into(usage_log::table).values(record).execute(conn)
+    diesel::insert_into(usage_log::table)
+        .values(record)
+        .execute(conn)
 }
 
 pub fn list_since(conn: &mut SqliteConnection, since: i64) -> QueryResult<Vec<UsageRecord>> {
