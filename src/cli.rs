@@ -9,8 +9,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Environment variables read by the CLI, each declared once.
 pub mod env {
     pub const DATABASE_PATH: &str = "DATABASE_PATH";
+    pub const API_ENDPOINT: &str = "AMAZONQ_API_ENDPOINT";
+    pub const DIALECT: &str = "AMAZONQ_DIALECT";
     pub const TOKEN_ENDPOINT: &str = "AMAZONQ_TOKEN_ENDPOINT";
     pub const SOCIAL_TOKEN_ENDPOINT: &str = "AMAZONQ_SOCIAL_TOKEN_ENDPOINT";
+    pub const USER_AGENT: &str = "AMAZONQ_USER_AGENT";
+    pub const AMZ_USER_AGENT: &str = "AMAZONQ_X_AMZ_USER_AGENT";
+    pub const ORIGIN: &str = "AMAZONQ_ORIGIN";
+    pub const CONNECT_TIMEOUT: &str = "AMAZONQ_CONNECT_TIMEOUT";
+    pub const IDLE_TIMEOUT: &str = "AMAZONQ_IDLE_TIMEOUT";
+    pub const REFRESH_MARGIN: &str = "AMAZONQ_REFRESH_MARGIN";
 }
 
 pub const DEFAULT_DATABASE: &str = "data/amq2api.db";
@@ -59,6 +67,55 @@ pub enum AccountsCommand {
     Disable(AccountRef),
     /// Remove an account (its usage history is kept)
     Remove(RemoveArgs),
+    /// Refresh access tokens now and show the result of each
+    Refresh(RefreshArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Accounts to refresh (id or name)
+    #[arg(value_name = "ID-OR-NAME", required_unless_present = "all", conflicts_with = "all")]
+    pub accounts: Vec<String>,
+    /// Refresh every enabled account
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+}
+
+/// How to reach Amazon Q; shared by `serve` and every command that calls it.
+#[derive(Debug, Clone, Args)]
+pub struct UpstreamArgs {
+    /// Chat endpoint [default: https://q.{region}.amazonaws.com/, region from the profile ARN]
+    #[arg(long, value_name = "URL", env = env::API_ENDPOINT)]
+    pub api_endpoint: Option<String>,
+    /// Wire style of the chat call: a = AWS-JSON RPC (Amazon Q CLI), b = REST (Kiro)
+    #[arg(long, value_enum, env = env::DIALECT, default_value = "a")]
+    pub dialect: crate::q::config::Dialect,
+    /// AWS SSO-OIDC token endpoint [default: https://oidc.{account region}.amazonaws.com/token]
+    #[arg(long, value_name = "URL", env = env::TOKEN_ENDPOINT)]
+    pub token_endpoint: Option<String>,
+    /// Kiro social refresh endpoint [default: https://prod.{region}.auth.desktop.kiro.dev/refreshToken]
+    #[arg(long, value_name = "URL", env = env::SOCIAL_TOKEN_ENDPOINT)]
+    pub social_token_endpoint: Option<String>,
+    /// User-Agent sent to Amazon Q
+    #[arg(long, value_name = "UA", env = env::USER_AGENT, default_value = crate::q::config::DEFAULT_USER_AGENT, hide_default_value = true)]
+    pub user_agent: String,
+    /// X-Amz-User-Agent sent to Amazon Q
+    #[arg(long, value_name = "UA", env = env::AMZ_USER_AGENT, default_value = crate::q::config::DEFAULT_AMZ_USER_AGENT, hide_default_value = true)]
+    pub amz_user_agent: String,
+    /// `origin` of user messages (CLI, KIRO_CLI, AI_EDITOR)
+    #[arg(long, env = env::ORIGIN, default_value = "CLI")]
+    pub origin: String,
+    /// Seconds to wait for a connection to Amazon Q
+    #[arg(long, value_name = "SECS", env = env::CONNECT_TIMEOUT, default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Seconds to wait for the response and between two chunks of the stream
+    #[arg(long, value_name = "SECS", env = env::IDLE_TIMEOUT, default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Refresh an access token this many seconds before it expires
+    #[arg(long, value_name = "SECS", env = env::REFRESH_MARGIN, default_value_t = 300)]
+    pub refresh_margin: u64,
 }
 
 #[derive(Debug, Args)]
