@@ -15,14 +15,15 @@ pub fn new(header: &[&str]) -> Table {
     table
 }
 
-/// "in 42 min", "3 h ago", "just now": how far `ts` is from `now`, in the largest fitting unit.
+/// "in 42 min", "3 h ago", "just now": how far `ts` is from `now` (minutes up to 90, then hours,
+/// then days past two days).
 pub fn relative(ts: i64, now: i64) -> String {
     let delta = ts - now;
     let abs = delta.unsigned_abs();
     if abs < 60 {
         return "just now".into();
     }
-    let amount = if abs < 3600 {
+    let amount = if abs < 5400 {
         format!("{} min", abs / 60)
     } else if abs < 86_400 * 2 {
         format!("{} h", abs / 3600)
