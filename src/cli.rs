@@ -74,7 +74,11 @@ pub enum AccountsCommand {
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
     /// Accounts to refresh (id or name)
-    #[arg(value_name = "ID-OR-NAME", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        value_name = "ID-OR-NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     pub accounts: Vec<String>,
     /// Refresh every enabled account
     #[arg(long)]

@@ -9,12 +9,12 @@ use serde_json::json;
 
 use super::{confirm, open_db, table};
 use crate::cli::{AccountRef, AddArgs, ImportArgs, KindArg, ListArgs, RefreshArgs, RemoveArgs};
-use crate::q::client::http_client;
-use crate::q::config::UpstreamConfig;
-use crate::q::token::{permanent_reason, Refresher, TokenError};
 use crate::db::accounts::{Account, AccountInput, AuthKind, Health, Upserted};
 use crate::db::{self, accounts};
 use crate::import::{self, Source, Summary};
+use crate::q::client::http_client;
+use crate::q::config::UpstreamConfig;
+use crate::q::token::{permanent_reason, Refresher, TokenError};
 
 pub fn import(database: &Path, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let mut sources = Vec::new();
@@ -364,7 +364,10 @@ pub fn refresh(database: &Path, args: RefreshArgs) -> anyhow::Result<ExitCode> {
     let targets: Vec<Account> = {
         let mut conn = pool.get()?;
         if args.all {
-            accounts::list(&mut conn)?.into_iter().filter(|a| a.enabled).collect()
+            accounts::list(&mut conn)?
+                .into_iter()
+                .filter(|a| a.enabled)
+                .collect()
         } else {
             let mut found = Vec::new();
             for reference in &args.accounts {
@@ -385,23 +388,36 @@ pub fn refresh(database: &Path, args: RefreshArgs) -> anyhow::Result<ExitCode> {
     let results = actix_web::rt::System::new().block_on(async move {
         let client = http_client(&cfg);
         let refresher = Refresher::new(pool, cfg);
-        futures_util::future::join_all(ids.iter().map(|id| refresher.refresh_now(&client, *id))).await
+        futures_util::future::join_all(ids.iter().map(|id| refresher.refresh_now(&client, *id)))
+            .await
     });
     let now = db::now();
     let mut failed = 0;
     let mut t = table::new(&["ID", "Account", "Result", "Expires / error"]);
     for (account, result) in targets.iter().zip(results) {
         let (outcome, detail) = match result {
-            Ok(token) => ("refreshed".to_owned(), table::expiry(Some(token.expires_at), now)),
+            Ok(token) => (
+                "refreshed".to_owned(),
+                table::expiry(Some(token.expires_at), now),
+            ),
             Err(e) => {
                 failed += 1;
                 ("failed".to_owned(), describe_refresh_error(&e))
             }
         };
-        t.add_row(vec![account.id.to_string(), account.name.clone(), outcome, detail]);
+        t.add_row(vec![
+            account.id.to_string(),
+            account.name.clone(),
+            outcome,
+            detail,
+        ]);
     }
     writeln!(std::io::stdout().lock(), "{t}")?;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// "refresh token invalid (account disabled)", or the classified transient error.
@@ -409,7 +425,11 @@ fn describe_refresh_error(e: &TokenError) -> String {
     match e.upstream() {
         Some(up) => match permanent_reason(up.class) {
             Some(reason) => format!("{reason} (account disabled)"),
-            None => format!("{}: {} (account unchanged)", up.class.as_str().replace('_', " "), up.message),
+            None => format!(
+                "{}: {} (account unchanged)",
+                up.class.as_str().replace('_', " "),
+                up.message
+            ),
         },
         None => e.to_string(),
     }

@@ -49,7 +49,9 @@ pub async fn send_chat(
 ) -> Result<ChatStream, UpstreamError> {
     // §3.4: social accounts must send their profile; IdC/Pro accounts send the one they have;
     // free Builder ID accounts have none (sending one there is refused).
-    if body.profile_arn.is_none() && (account.kind() == AuthKind::Social || account.profile_arn.is_some()) {
+    if body.profile_arn.is_none()
+        && (account.kind() == AuthKind::Social || account.profile_arn.is_some())
+    {
         body.profile_arn = account.profile_arn.clone();
     }
     let json = serde_json::to_vec(&body).expect("request types always serialize");
@@ -72,7 +74,9 @@ pub async fn send_chat(
         request = request.insert_header(("x-amzn-kiro-agent-mode", mode.as_str()));
     }
     let response = request.send_body(json).await.map_err(|e| match e {
-        awc::error::SendRequestError::Timeout => UpstreamError::timeout("Amazon Q did not answer in time"),
+        awc::error::SendRequestError::Timeout => {
+            UpstreamError::timeout("Amazon Q did not answer in time")
+        }
         other => super::token::transport_error(&other),
     })?;
     let status = response.status().as_u16();
@@ -83,8 +87,17 @@ pub async fn send_chat(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let mut response = response;
-        let bytes = response.body().limit(MAX_ERROR_BODY).await.unwrap_or_default();
-        return Err(classify_http(status, error_type.as_deref(), &bytes, chrono::Utc::now()));
+        let bytes = response
+            .body()
+            .limit(MAX_ERROR_BODY)
+            .await
+            .unwrap_or_default();
+        return Err(classify_http(
+            status,
+            error_type.as_deref(),
+            &bytes,
+            chrono::Utc::now(),
+        ));
     }
     Ok(ChatStream {
         body: Box::pin(response),
@@ -116,13 +129,22 @@ impl ChatStream {
                         exception_type,
                         payload,
                         ..
-                    }) => return Err(classify_exception(&exception_type, &payload, chrono::Utc::now())),
+                    }) => {
+                        return Err(classify_exception(
+                            &exception_type,
+                            &payload,
+                            chrono::Utc::now(),
+                        ))
+                    }
                     Ok(QEvent::Error { code, message }) => {
                         return Err(classify_stream_error(code.as_deref(), message.as_deref()))
                     }
                     Ok(event) => return Ok(Some(event)),
                     Err(EventError::BadPayload { event_type, reason })
-                        if !matches!(event_type.as_str(), "assistantResponseEvent" | "toolUseEvent") =>
+                        if !matches!(
+                            event_type.as_str(),
+                            "assistantResponseEvent" | "toolUseEvent"
+                        ) =>
                     {
                         // An informational event we cannot read must not end the answer.
                         log::debug!(target: "amq2api::q", "skipping unreadable {event_type}: {reason}");
@@ -149,7 +171,9 @@ impl ChatStream {
                 Ok(None) => self.ended = true,
                 Ok(Some(Ok(chunk))) => self.decoder.feed(&chunk),
                 Ok(Some(Err(e))) => {
-                    return Err(UpstreamError::network(&format!("the stream broke off: {e}")));
+                    return Err(UpstreamError::network(&format!(
+                        "the stream broke off: {e}"
+                    )));
                 }
             }
         }

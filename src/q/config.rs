@@ -104,7 +104,10 @@ impl UpstreamConfig {
                 .clone()
                 .unwrap_or_else(|| format!("https://oidc.{}.amazonaws.com/token", account.region)),
             AuthKind::Social => self.social_token_endpoint.clone().unwrap_or_else(|| {
-                format!("https://prod.{}.auth.desktop.kiro.dev/refreshToken", account.region)
+                format!(
+                    "https://prod.{}.auth.desktop.kiro.dev/refreshToken",
+                    account.region
+                )
             }),
         }
     }

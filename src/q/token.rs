@@ -85,7 +85,9 @@ pub async fn request_refresh(
     let url = cfg.token_url(account);
     let (request, body) = match account.kind() {
         AuthKind::Idc => {
-            let (Some(client_id), Some(client_secret)) = (&account.client_id, &account.client_secret) else {
+            let (Some(client_id), Some(client_secret)) =
+                (&account.client_id, &account.client_secret)
+            else {
                 return Err(UpstreamError::new(
                     ErrorClass::ClientRegistrationExpired,
                     Stage::TokenRefresh,
@@ -133,19 +135,33 @@ pub async fn request_refresh(
         .await
         .map_err(|e| UpstreamError::network(&format!("reading the token response: {e}")))?;
     if status != 200 {
-        return Err(classify_token_refresh(status, error_type.as_deref(), &bytes));
+        return Err(classify_token_refresh(
+            status,
+            error_type.as_deref(),
+            &bytes,
+        ));
     }
     let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|_| {
-        UpstreamError::new(ErrorClass::ServerError, Stage::TokenRefresh, "the token response is not JSON")
-    })?;
-    let access_token = parsed.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
         UpstreamError::new(
             ErrorClass::ServerError,
             Stage::TokenRefresh,
-            "the token response has no accessToken",
+            "the token response is not JSON",
         )
     })?;
-    let expires_in = parsed.expires_in.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(3600.0);
+    let access_token = parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            UpstreamError::new(
+                ErrorClass::ServerError,
+                Stage::TokenRefresh,
+                "the token response has no accessToken",
+            )
+        })?;
+    let expires_in = parsed
+        .expires_in
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(3600.0);
     Ok(Grant {
         access_token,
         expires_at: now + expires_in as i64,
@@ -159,7 +175,9 @@ pub fn transport_error(e: &awc::error::SendRequestError) -> UpstreamError {
     use awc::error::SendRequestError as E;
     match e {
         E::Timeout => UpstreamError::timeout("no answer from the token endpoint in time"),
-        E::Connect(awc::error::ConnectError::Timeout) => UpstreamError::timeout("connecting timed out"),
+        E::Connect(awc::error::ConnectError::Timeout) => {
+            UpstreamError::timeout("connecting timed out")
+        }
         other => UpstreamError::network(&other.to_string()),
     }
 }
@@ -193,7 +211,11 @@ impl Refresher {
     }
 
     /// A token with more than the refresh margin left, refreshing if needed.
-    pub async fn access_token(&self, client: &awc::Client, account_id: i32) -> Result<AccessToken, TokenError> {
+    pub async fn access_token(
+        &self,
+        client: &awc::Client,
+        account_id: i32,
+    ) -> Result<AccessToken, TokenError> {
         self.get(client, account_id, Want::Usable, None).await
     }
 
@@ -204,11 +226,16 @@ impl Refresher {
         account_id: i32,
         refused: &str,
     ) -> Result<AccessToken, TokenError> {
-        self.get(client, account_id, Want::ReplacingRefused, Some(refused)).await
+        self.get(client, account_id, Want::ReplacingRefused, Some(refused))
+            .await
     }
 
     /// Refreshes now, whatever the stored token's expiry.
-    pub async fn refresh_now(&self, client: &awc::Client, account_id: i32) -> Result<AccessToken, TokenError> {
+    pub async fn refresh_now(
+        &self,
+        client: &awc::Client,
+        account_id: i32,
+    ) -> Result<AccessToken, TokenError> {
         self.get(client, account_id, Want::Fresh, None).await
     }
 
@@ -229,7 +256,9 @@ impl Refresher {
         let account = self.load(account_id).await?;
         let now = db::now();
         let margin = self.cfg.refresh_margin.as_secs() as i64;
-        if let (Some(token), Some(expires_at)) = (&account.access_token, account.access_token_expires_at) {
+        if let (Some(token), Some(expires_at)) =
+            (&account.access_token, account.access_token_expires_at)
+        {
             let reuse = match want {
                 Want::Usable => expires_at > now + margin,
                 Want::ReplacingRefused => Some(token.as_str()) != refused && expires_at > now,
@@ -270,7 +299,14 @@ impl Refresher {
                 log::warn!(target: "amq2api::q::token", "refreshing account {} ({}) failed: {err}", account.id, account.name);
                 if let Some(reason) = permanent_reason(err.class) {
                     self.blocking(move |conn| {
-                        accounts::set_health(conn, account_id, Health::Disabled, None, Some(reason), db::now())
+                        accounts::set_health(
+                            conn,
+                            account_id,
+                            Health::Disabled,
+                            None,
+                            Some(reason),
+                            db::now(),
+                        )
                     })
                     .await?;
                 }

@@ -1,3 +1,15 @@
 //! The one integration-test binary: every black-box test of amq2api, one module per area.
 
 mod support;
+
+/// `accounts import|list|add|enable|disable|remove` against the real binary.
+mod cli_accounts;
+/// What every command shares: .env, usage errors, broken pipes, concurrency, secrets.
+mod cli_general;
+/// `keys create|list|revoke` against the real binary.
+mod cli_keys;
+mod fake_q_selftest;
+/// The chat call, stream decoding and error classification against the fake Amazon Q.
+mod upstream_chat;
+/// Token refresh and `accounts refresh` against the fake Amazon Q.
+mod upstream_refresh;

@@ -43,7 +43,9 @@ fn add_idc(t: &TestDir, name: &str, client_id: &str, secret: &str, refresh: &str
 }
 
 fn account(t: &TestDir, id: i32) -> accounts::Account {
-    accounts::find(&mut t.pool().get().unwrap(), id).unwrap().unwrap()
+    accounts::find(&mut t.pool().get().unwrap(), id)
+        .unwrap()
+        .unwrap()
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -55,18 +57,29 @@ fn success_stores_access_token_expiry_and_rotated_refresh_token() {
     let fake = FakeQ::start();
     let t = TestDir::new();
     let idx = fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-refresh-1");
-    let id = add_idc(&t, "one", "FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-refresh-1");
+    let id = add_idc(
+        &t,
+        "one",
+        "FAKECLIENT1",
+        "eyJFAKE-secret-1",
+        "aorFAKE-refresh-1",
+    );
     let (cfg, pool) = (cfg(&fake), t.pool());
     let before = db::now();
     let token = block_on(async {
         let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone()).refresh_now(&client, id).await
+        Refresher::new(pool, cfg.clone())
+            .refresh_now(&client, id)
+            .await
     })
     .unwrap();
     let a = account(&t, id);
     assert_eq!(a.access_token.as_deref(), Some(token.token.as_str()));
     let expires = a.access_token_expires_at.unwrap();
-    assert!(expires >= before + 3600 && expires <= db::now() + 3600, "{expires}");
+    assert!(
+        expires >= before + 3600 && expires <= db::now() + 3600,
+        "{expires}"
+    );
     let rotated = fake.current_refresh_token(idx);
     assert_ne!(rotated, "aorFAKE-refresh-1");
     assert_eq!(a.refresh_token, rotated);
@@ -83,10 +96,15 @@ fn success_stores_access_token_expiry_and_rotated_refresh_token() {
     let (cfg, pool) = (self::cfg(&fake), t.pool());
     block_on(async {
         let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone()).refresh_now(&client, id).await
+        Refresher::new(pool, cfg.clone())
+            .refresh_now(&client, id)
+            .await
     })
     .unwrap();
-    assert_eq!(account(&t, id).refresh_token, fake.current_refresh_token(idx));
+    assert_eq!(
+        account(&t, id).refresh_token,
+        fake.current_refresh_token(idx)
+    );
     assert_eq!(fake.token_calls(), 2);
 }
 
@@ -95,14 +113,25 @@ fn invalid_grant_disables_the_account_with_its_reason() {
     let fake = FakeQ::start();
     let t = TestDir::new();
     fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-known");
-    let id = add_idc(&t, "dead", "FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-unknown");
+    let id = add_idc(
+        &t,
+        "dead",
+        "FAKECLIENT1",
+        "eyJFAKE-secret-1",
+        "aorFAKE-unknown",
+    );
     let (cfg, pool) = (cfg(&fake), t.pool());
     let err = block_on(async {
         let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone()).refresh_now(&client, id).await
+        Refresher::new(pool, cfg.clone())
+            .refresh_now(&client, id)
+            .await
     })
     .unwrap_err();
-    assert_eq!(err.upstream().unwrap().class, ErrorClass::RefreshTokenInvalid);
+    assert_eq!(
+        err.upstream().unwrap().class,
+        ErrorClass::RefreshTokenInvalid
+    );
     let a = account(&t, id);
     assert_eq!(a.health, "disabled");
     assert_eq!(a.health_reason.as_deref(), Some("refresh token invalid"));
@@ -122,11 +151,19 @@ fn invalid_client_disables_with_client_registration_expired() {
     let (cfg, pool) = (cfg(&fake), t.pool());
     let err = block_on(async {
         let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone()).refresh_now(&client, id).await
+        Refresher::new(pool, cfg.clone())
+            .refresh_now(&client, id)
+            .await
     })
     .unwrap_err();
-    assert_eq!(err.upstream().unwrap().class, ErrorClass::ClientRegistrationExpired);
-    assert_eq!(account(&t, id).health_reason.as_deref(), Some("client registration expired"));
+    assert_eq!(
+        err.upstream().unwrap().class,
+        ErrorClass::ClientRegistrationExpired
+    );
+    assert_eq!(
+        account(&t, id).health_reason.as_deref(),
+        Some("client registration expired")
+    );
 }
 
 #[test]
@@ -137,14 +174,24 @@ fn transient_failures_leave_the_account_untouched() {
     let id = add_idc(&t, "flaky", "FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-r");
     let before = account(&t, id);
     for (status, body, class) in [
-        (500, r#"{"error":"server_error","error_description":"oops"}"#, ErrorClass::ServerError),
-        (429, r#"{"error":"slow_down","error_description":"slow down"}"#, ErrorClass::Throttled),
+        (
+            500,
+            r#"{"error":"server_error","error_description":"oops"}"#,
+            ErrorClass::ServerError,
+        ),
+        (
+            429,
+            r#"{"error":"slow_down","error_description":"slow down"}"#,
+            ErrorClass::Throttled,
+        ),
     ] {
         fake.push_token_failure(status, body);
         let (cfg, pool) = (cfg(&fake), t.pool());
         let err = block_on(async {
             let client = amq2api::q::client::http_client(&cfg);
-            Refresher::new(pool, cfg.clone()).refresh_now(&client, id).await
+            Refresher::new(pool, cfg.clone())
+                .refresh_now(&client, id)
+                .await
         })
         .unwrap_err();
         assert_eq!(err.upstream().unwrap().class, class);
@@ -159,7 +206,9 @@ fn transient_failures_leave_the_account_untouched() {
     let (cfg, pool) = (Arc::new(c), t.pool());
     let err = block_on(async {
         let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone()).refresh_now(&client, id).await
+        Refresher::new(pool, cfg.clone())
+            .refresh_now(&client, id)
+            .await
     })
     .unwrap_err();
     assert_eq!(err.upstream().unwrap().class, ErrorClass::Network);
@@ -220,14 +269,19 @@ fn social_refresh_stores_the_profile_arn() {
     let cfg = cfg(&fake);
     block_on(async {
         let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone()).refresh_now(&client, 1).await
+        Refresher::new(pool, cfg.clone())
+            .refresh_now(&client, 1)
+            .await
     })
     .unwrap();
     let a = account(&t, 1);
     assert_eq!(a.profile_arn.as_deref(), Some(arn));
     assert!(a.access_token.is_some());
     assert_eq!(fake.token_requests()[0].path, "/refreshToken");
-    assert_eq!(fake.token_requests()[0].body, serde_json::json!({"refreshToken": "aorFAKE-social"}));
+    assert_eq!(
+        fake.token_requests()[0].body,
+        serde_json::json!({"refreshToken": "aorFAKE-social"})
+    );
 }
 
 #[test]
@@ -248,11 +302,27 @@ fn accounts_refresh_all_prints_the_table_and_sets_the_exit_status() {
     let out = run(&["accounts", "refresh", "--all"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
-    let rows: Vec<Vec<String>> = text.lines().filter(|l| l.contains('┆')).map(cells).collect();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .filter(|l| l.contains('┆'))
+        .map(cells)
+        .collect();
     assert_eq!(rows[0], ["ID", "Account", "Result", "Expires / error"]);
     assert_eq!(rows[1][..3], ["1", "good", "refreshed"]);
-    assert!(rows[1][3] == "in 59 min" || rows[1][3] == "in 60 min", "{:?}", rows[1]);
-    assert_eq!(rows[2], ["2", "bad", "failed", "refresh token invalid (account disabled)"]);
+    assert!(
+        rows[1][3] == "in 59 min" || rows[1][3] == "in 60 min",
+        "{:?}",
+        rows[1]
+    );
+    assert_eq!(
+        rows[2],
+        [
+            "2",
+            "bad",
+            "failed",
+            "refresh token invalid (account disabled)"
+        ]
+    );
     let list = t.json(&["accounts", "list", "--json"]);
     assert_eq!(list[1]["health"], "disabled");
     assert_eq!(list[1]["health_reason"], "refresh token invalid");
@@ -260,7 +330,12 @@ fn accounts_refresh_all_prints_the_table_and_sets_the_exit_status() {
     // No token in the output or the (trace-level) logs.
     let all = format!("{}{}", stdout(&out), stderr(&out));
     let a = account(&t, 1);
-    for secret in ["aorFAKE", "eyJFAKE", a.access_token.as_deref().unwrap(), a.refresh_token.as_str()] {
+    for secret in [
+        "aorFAKE",
+        "eyJFAKE",
+        a.access_token.as_deref().unwrap(),
+        a.refresh_token.as_str(),
+    ] {
         assert!(!all.contains(secret), "{secret} leaked:\n{all}");
     }
     // Only the good one: exit 0. Bad one alone, by name: exit 1. --all skips disabled accounts.
