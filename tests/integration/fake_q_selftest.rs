@@ -636,6 +636,7 @@ fn fake_q_broken_streams_splits_and_delays() {
         },
         Step::text("never sent"),
     ]));
+    fake.push_reply(Script::new().text("a").abort().reply());
     fake.push_reply(Reply::Events(vec![
         Step::Split {
             event_type: "assistantResponseEvent".into(),
@@ -659,6 +660,11 @@ fn fake_q_broken_streams_splits_and_delays() {
         let mut cut = Step::text("ok").encode();
         cut.extend(&smithy_event("assistantResponseEvent", br#"{"content":"Hi"}"#)[..62]);
         assert_eq!(r.body.as_deref().unwrap_or_default(), cut.as_slice());
+
+        // A reset is an error for awc too.
+        let r = chat_a(&fake, &token, &chat_body("reset")).await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.is_err(), "{:?}", r.body);
 
         let started = Instant::now();
         let r = chat_a(&fake, &token, &chat_body("b")).await;
@@ -693,6 +699,16 @@ fn fake_q_stops_when_dropped_even_inside_a_runtime() {
 
 /// One HTTP/1.1 request over a plain TcpStream with `Connection: close`; returns the raw response.
 fn raw_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    raw_post_result(port, path, headers, body).0
+}
+
+/// [`raw_post`], plus the error that ended the read, if any.
+fn raw_post_result(
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (Vec<u8>, Option<std::io::ErrorKind>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -705,8 +721,14 @@ fn raw_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<
     head.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     stream.write_all(head.as_bytes()).unwrap();
     let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    out
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (out, None),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => return (out, Some(e.kind())),
+        }
+    }
 }
 
 /// Splits a raw chunked response into its head, its chunks and whether the terminating
@@ -788,12 +810,26 @@ fn fake_q_streams_each_step_as_its_own_chunk_and_drops_mid_frame() {
         },
         Step::text("never sent"),
     ]));
-    let (_, chunks, terminated) = dechunk(&raw_post(fake.port(), "/", &headers, &chat_body("x")));
+    let (raw, error) = raw_post_result(fake.port(), "/", &headers, &chat_body("x"));
+    assert_eq!(error, None, "a close, not a reset");
+    let (_, chunks, terminated) = dechunk(&raw);
     assert!(!terminated, "the chunked body must not be terminated");
     assert_eq!(
         chunks,
         vec![Step::text("ok").encode(), whole[..whole.len() / 2].to_vec()]
     );
+
+    // Abort: the data before it arrives, then the connection is reset.
+    fake.push_reply(Script::new().text("ok").abort().text("never sent").reply());
+    let (raw, error) = raw_post_result(fake.port(), "/", &headers, &chat_body("x"));
+    assert_eq!(error, Some(std::io::ErrorKind::ConnectionReset));
+    let (_, chunks, terminated) = dechunk(&raw);
+    assert!(!terminated);
+    assert_eq!(chunks, vec![Step::text("ok").encode()]);
+
+    // The next connection works normally.
+    let (head, _, terminated) = dechunk(&raw_post(fake.port(), "/", &headers, &chat_body("x")));
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n") && terminated);
 }
 
 #[test]

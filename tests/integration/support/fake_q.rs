@@ -84,6 +84,8 @@ pub const FAKE_CONVERSATION_ID: &str = "3d0c8c52-6a3e-4a8f-9d0e-0d6f1b7f2a11";
 pub const FAKE_UTTERANCE_ID: &str = "b7e1c0de-0000-4000-8000-000000000001";
 /// Pause between the pieces of a [`Step::Split`], so a client sees them as separate reads.
 pub const SPLIT_GAP: Duration = Duration::from_millis(2);
+/// Pause before a [`Step::Abort`] resets a connection that already carried data.
+pub const ABORT_GRACE: Duration = Duration::from_millis(20);
 /// `profileArn` used by the example binary for social accounts.
 pub const FAKE_PROFILE_ARN: &str =
     "arn:aws:codewhisperer:us-east-1:123456789012:profile/FAKEPROFILE1";
@@ -180,7 +182,7 @@ pub enum Step {
     Raw(Vec<u8>),
     /// An event frame whose message CRC (its last byte) is wrong.
     CorruptCrc { event_type: String, payload: Value },
-    /// The first half of an event frame, then the connection is dropped ([`Step::Abort`]).
+    /// The first half of an event frame, then the connection is closed ([`Step::Close`]).
     DropMidFrame { event_type: String, payload: Value },
     /// One event frame, written in several pieces split at the byte offsets `at`
     /// (out-of-range or unsorted offsets are clamped/sorted), [`SPLIT_GAP`] apart.
@@ -189,8 +191,13 @@ pub enum Step {
         payload: Value,
         at: Vec<usize>,
     },
-    /// Cut the connection now: the response body ends with an error, so the chunked body is
-    /// never terminated and the client sees a broken body. Later steps are not sent.
+    /// Close the connection now (FIN) without the terminating zero-length chunk. Later steps
+    /// are not sent. Note: awc 3 cannot tell this from a normal end of body (it ends the body
+    /// quietly on EOF), so a client sees whatever bytes came before, e.g. half a frame.
+    Close,
+    /// Reset the connection now (TCP RST via `SO_LINGER` 0), after a [`ABORT_GRACE`] pause if
+    /// anything was written, so the client has read it. The client's next read fails
+    /// (`ECONNRESET`). Later steps are not sent.
     Abort,
 }
 
@@ -257,7 +264,7 @@ impl Step {
                 payload,
             } => encode_exception(exception_type, &json_bytes(payload)),
             Step::Error { code, message } => encode_error(code, message),
-            Step::Delay(_) | Step::Abort => Vec::new(),
+            Step::Delay(_) | Step::Close | Step::Abort => Vec::new(),
             Step::Raw(bytes) => bytes.clone(),
             Step::CorruptCrc {
                 event_type,
@@ -479,8 +486,14 @@ impl Script {
         self.step(Step::Raw(bytes.to_vec()))
     }
 
+    /// [`Step::Abort`]: connection reset.
     pub fn abort(self) -> Script {
         self.step(Step::Abort)
+    }
+
+    /// [`Step::Close`]: connection closed without ending the chunked body.
+    pub fn close(self) -> Script {
+        self.step(Step::Close)
     }
 
     pub fn steps(self) -> Vec<Step> {
@@ -948,6 +961,7 @@ impl FakeQ {
                             .app_data(web::PayloadConfig::new(MAX_BODY))
                             .default_service(web::to(dispatch))
                     })
+                    .on_connect(remember_socket)
                     .workers(1)
                     .disable_signals()
                     .shutdown_timeout(0)
@@ -1479,7 +1493,8 @@ async fn chat(
         st.requests.push(rec);
         reply
     };
-    serve(reply, dialect).await
+    let socket = req.conn_data::<ConnSocket>().cloned();
+    serve(reply, dialect, socket).await
 }
 
 fn decide(st: &mut State, req: &HttpRequest, rec: &mut Recorded, dialect: Dialect) -> Reply {
@@ -1639,7 +1654,10 @@ pub fn validate_chat_body(body: &Value) -> Result<(), QError> {
 enum Action {
     Write(Bytes),
     Sleep(Duration),
-    Abort,
+    /// End the body with an error: no terminating chunk, then a normal close (FIN).
+    Close,
+    /// Like `Close`, but with `SO_LINGER` 0 so that closing sends a TCP RST.
+    Reset,
 }
 
 fn actions(steps: &[Step]) -> VecDeque<Action> {
@@ -1647,10 +1665,11 @@ fn actions(steps: &[Step]) -> VecDeque<Action> {
     for step in steps {
         match step {
             Step::Delay(d) => out.push_back(Action::Sleep(*d)),
-            Step::Abort => out.push_back(Action::Abort),
+            Step::Close => out.push_back(Action::Close),
+            Step::Abort => out.push_back(Action::Reset),
             Step::DropMidFrame { .. } => {
                 out.push_back(Action::Write(Bytes::from(step.encode())));
-                out.push_back(Action::Abort);
+                out.push_back(Action::Close);
             }
             Step::Split { at, .. } => {
                 let frame = step.encode();
@@ -1674,7 +1693,38 @@ fn actions(steps: &[Step]) -> VecDeque<Action> {
     out
 }
 
-async fn serve(mut reply: Reply, dialect: Dialect) -> HttpResponse {
+/// A duplicate of the connection's socket, taken in `on_connect`, so that a reply can make the
+/// close of its connection a reset. It is dropped with the connection.
+#[derive(Clone)]
+struct ConnSocket(#[cfg(unix)] Arc<std::os::fd::OwnedFd>);
+
+fn remember_socket(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    #[cfg(unix)]
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        use std::os::fd::AsFd;
+        if let Ok(fd) = tcp.as_fd().try_clone_to_owned() {
+            ext.insert(ConnSocket(Arc::new(fd)));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (conn, ext);
+}
+
+/// Sets `SO_LINGER` 0 on the connection, so that its close sends RST instead of FIN.
+fn reset_on_close(socket: &ConnSocket) {
+    #[cfg(unix)]
+    if let Ok(fd) = socket.0.try_clone() {
+        // The duplicate shares the (non-blocking) file description; dropping it closes only the
+        // duplicate.
+        if let Ok(tcp) = actix_web::rt::net::TcpStream::from_std(std::net::TcpStream::from(fd)) {
+            let _ = tcp.set_zero_linger();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = socket;
+}
+
+async fn serve(mut reply: Reply, dialect: Dialect, socket: Option<ConnSocket>) -> HttpResponse {
     while let Reply::Delay(delay, inner) = reply {
         actix_web::rt::time::sleep(delay).await;
         reply = *inner;
@@ -1693,8 +1743,8 @@ async fn serve(mut reply: Reply, dialect: Dialect) -> HttpResponse {
         ),
         Reply::Events(steps) => {
             let stream = futures_util::stream::unfold(
-                (actions(&steps), false),
-                |(mut queue, mut wrote)| async move {
+                (actions(&steps), false, socket),
+                |(mut queue, mut wrote, socket)| async move {
                     loop {
                         match queue.pop_front()? {
                             Action::Sleep(d) => actix_web::rt::time::sleep(d).await,
@@ -1705,18 +1755,25 @@ async fn serve(mut reply: Reply, dialect: Dialect) -> HttpResponse {
                                     actix_web::rt::task::yield_now().await;
                                 }
                                 wrote = true;
-                                return Some((Ok(bytes), (queue, wrote)));
+                                return Some((Ok(bytes), (queue, wrote, socket)));
                             }
-                            Action::Abort => {
+                            action @ (Action::Close | Action::Reset) => {
+                                let reset = matches!(action, Action::Reset);
                                 if wrote {
                                     actix_web::rt::task::yield_now().await;
+                                    if reset {
+                                        actix_web::rt::time::sleep(ABORT_GRACE).await;
+                                    }
+                                }
+                                if let (true, Some(socket)) = (reset, &socket) {
+                                    reset_on_close(socket);
                                 }
                                 queue.clear();
                                 let error = std::io::Error::new(
                                     std::io::ErrorKind::ConnectionAborted,
                                     "fake Amazon Q dropped the connection",
                                 );
-                                return Some((Err(error), (queue, wrote)));
+                                return Some((Err(error), (queue, wrote, socket)));
                             }
                         }
                     }
