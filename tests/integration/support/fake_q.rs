@@ -47,6 +47,9 @@
 //! * [`Reply::Events`]: `200`, `application/vnd.amazon.eventstream`, a streaming body; each
 //!   [`Step`] is written to the socket separately (the stream yields between steps, and pieces
 //!   of a [`Step::Split`] are [`SPLIT_GAP`] apart), so [`Step::Delay`]s are real.
+//!   Broken streams: [`Step::CorruptCrc`], [`Step::Raw`], [`Step::DropMidFrame`] (half a frame,
+//!   then [`Step::Close`]: FIN without the terminating chunk, which awc 3 reports as a normal
+//!   end of body) and [`Step::Abort`] (TCP reset: the client's read fails with `ECONNRESET`).
 //! * [`Reply::Http`]: any status, headers and body.
 //! * [`Reply::Error`]: a §6.2 catalogue error ([`QError`]), body in the request's dialect.
 //! * [`Reply::Delay`]: wait before sending anything (status line included).
