@@ -1,6 +1,7 @@
 //! amq2api: an Amazon Q Developer account pool behind the Claude Messages and OpenAI Chat
 //! Completions APIs. The binary in `main.rs` is a thin shell over this library.
 
+pub mod claude;
 pub mod cli;
 pub mod cmd;
 pub mod db;

@@ -351,10 +351,12 @@ fn broken_streams_are_typed_errors() {
             Script::new().text("a").raw(&[0, 0, 0]),
             ErrorClass::StreamCorrupt,
         ),
-        // Not listed: a cut *between* frames over plain HTTP/1.1. awc ends an unterminated chunked
-        // body as if it were complete (awc 3.11 `PlStream` maps EOF to the end of the body), and
-        // the event stream has no end marker. Real Amazon Q is reached over TLS with ALPN h2,
-        // where a reset or missing END_STREAM is an error.
+        // A connection reset after a whole frame.
+        (Script::new().text("a").abort(), ErrorClass::Network),
+        // Not listed: a clean close *between* frames over plain HTTP/1.1 (`Step::Close`). awc
+        // ends an unterminated chunked body as if it were complete (awc 3.11 `PlStream` maps EOF
+        // to the end of the body), and the event stream has no end marker. Real Amazon Q is
+        // reached over TLS (ALPN h2, TLS close_notify), where such a cut is an error.
     ] {
         fake.push_reply(script.reply());
         let err = chat(&fake, &cfg, &account("idc", None), &token).unwrap_err();

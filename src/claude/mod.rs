@@ -1,0 +1,4 @@
+//! The Anthropic Messages protocol: its wire types, the request builder for Amazon Q, and the
+//! rendering of answers as Claude SSE events or a message.
+
+pub mod types;
