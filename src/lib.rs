@@ -7,3 +7,4 @@ pub mod cmd;
 pub mod db;
 pub mod import;
 pub mod q;
+pub mod tokens;

@@ -7,4 +7,5 @@ pub mod error;
 pub mod events;
 pub mod eventstream;
 pub mod token;
+pub mod tool_names;
 pub mod types;
