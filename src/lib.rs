@@ -3,6 +3,7 @@
 
 pub mod claude;
 pub mod cli;
+pub mod models;
 pub mod cmd;
 pub mod db;
 pub mod import;

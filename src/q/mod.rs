@@ -1,6 +1,7 @@
 //! The upstream, Amazon Q: request types, the chat call, token refresh, event-stream decoding,
 //! typed events and error classification.
 
+pub mod answer;
 pub mod client;
 pub mod config;
 pub mod error;
