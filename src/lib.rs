@@ -4,8 +4,10 @@
 pub mod claude;
 pub mod cli;
 pub mod models;
+pub mod pick;
 pub mod cmd;
 pub mod db;
+pub mod error;
 pub mod import;
 pub mod q;
 pub mod tokens;

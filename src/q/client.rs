@@ -35,6 +35,9 @@ pub struct ChatStream {
     body: Body,
     decoder: Decoder,
     idle_timeout: Duration,
+    /// When the last chunk arrived: silence is measured from here, so a caller may wrap
+    /// [`ChatStream::next_event`] in its own shorter timeout (for pings) and call it again.
+    last_chunk: tokio::time::Instant,
     ended: bool,
 }
 
@@ -99,12 +102,7 @@ pub async fn send_chat(
             chrono::Utc::now(),
         ));
     }
-    Ok(ChatStream {
-        body: Box::pin(response),
-        decoder: Decoder::new(),
-        idle_timeout: cfg.idle_timeout,
-        ended: false,
-    })
+    Ok(ChatStream::from_stream(Box::pin(response), cfg.idle_timeout))
 }
 
 impl ChatStream {
@@ -114,13 +112,14 @@ impl ChatStream {
             body,
             decoder: Decoder::new(),
             idle_timeout,
+            last_chunk: tokio::time::Instant::now(),
             ended: false,
         }
     }
 
     /// The next event; `Ok(None)` when the body ended cleanly after a whole frame. Exception and
     /// error frames, corrupt or truncated frames, a broken connection and silence longer than the
-    /// idle timeout are classified errors.
+    /// idle timeout are classified errors. Cancel-safe: dropping the future loses no data.
     pub async fn next_event(&mut self) -> Result<Option<QEvent>, UpstreamError> {
         loop {
             match self.decoder.next_message() {
@@ -161,7 +160,8 @@ impl ChatStream {
                     Err(e) => Err(UpstreamError::stream_corrupt(&e.to_string())),
                 };
             }
-            match tokio::time::timeout(self.idle_timeout, self.body.next()).await {
+            let deadline = self.last_chunk + self.idle_timeout;
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
                 Err(_) => {
                     return Err(UpstreamError::timeout(&format!(
                         "no data from Amazon Q for {} s",
@@ -169,7 +169,10 @@ impl ChatStream {
                     )))
                 }
                 Ok(None) => self.ended = true,
-                Ok(Some(Ok(chunk))) => self.decoder.feed(&chunk),
+                Ok(Some(Ok(chunk))) => {
+                    self.last_chunk = tokio::time::Instant::now();
+                    self.decoder.feed(&chunk);
+                }
                 Ok(Some(Err(e))) => {
                     return Err(UpstreamError::network(&format!(
                         "the stream broke off: {e}"

@@ -95,7 +95,7 @@ pub enum ErrorClass {
     /// Client: 502 `api_error`.
     Network,
     /// Connect/read timeout, upstream 408 or 504. Account: untouched. Retry elsewhere.
-    /// Client: 504 `timeout_error`.
+    /// Client: 504 `api_error` (Anthropic has no timeout type).
     Timeout,
     /// The event stream could not be decoded (CRC mismatch, truncated frame, bad JSON payload).
     /// Account: untouched. Retry elsewhere only if nothing was sent to the client yet; otherwise
@@ -300,7 +300,6 @@ impl ErrorClass {
             400 => "invalid_request_error",
             429 => "rate_limit_error",
             529 => "overloaded_error",
-            504 => "timeout_error",
             _ => "api_error",
         }
     }
@@ -1851,7 +1850,7 @@ mod tests {
         );
         let e = UpstreamError::timeout("");
         assert_eq!(e.to_string(), "Amazon Q timed out: timed out");
-        assert_eq!(e.class.anthropic_error_type(), "timeout_error");
+        assert_eq!(e.class.anthropic_error_type(), "api_error");
         let e = UpstreamError::stream_corrupt("prelude CRC mismatch");
         assert_eq!(e.class, ErrorClass::StreamCorrupt);
         assert_eq!(

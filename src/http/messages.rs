@@ -1,0 +1,35 @@
+//! `POST /v1/messages` and `POST /v1/messages/count_tokens`: authenticate, read the body,
+//! hand over to the proxy (or the local token estimate), shape errors as Anthropic does.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::auth::ClientKey;
+use super::AppState;
+use crate::claude::error::ClaudeError;
+use crate::claude::types::MessagesRequest;
+use crate::error::ApiError;
+
+/// The body as a Claude request; the key is checked before the body is looked at.
+fn parse(body: &[u8]) -> Result<MessagesRequest, ClaudeError> {
+    if body.is_empty() {
+        return Err(ApiError::InvalidRequest("the request body is empty".into()).into());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(format!("invalid request body: {e}")).into())
+}
+
+pub async fn create_message(
+    state: web::Data<AppState>,
+    client: web::Data<awc::Client>,
+    key: ClientKey,
+    body: web::Bytes,
+) -> Result<HttpResponse, ClaudeError> {
+    let req = parse(&body)?;
+    crate::proxy::messages(state, client, key, req).await.map_err(ClaudeError)
+}
+
+/// Answered here, never upstream: Claude Code sends dozens of these a second.
+pub async fn count_tokens(_key: ClientKey, body: web::Bytes) -> Result<HttpResponse, ClaudeError> {
+    let req = parse(&body)?;
+    Ok(HttpResponse::Ok().json(json!({ "input_tokens": crate::claude::count::input_tokens(&req) })))
+}
