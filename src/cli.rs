@@ -19,6 +19,15 @@ pub mod env {
     pub const CONNECT_TIMEOUT: &str = "AMAZONQ_CONNECT_TIMEOUT";
     pub const IDLE_TIMEOUT: &str = "AMAZONQ_IDLE_TIMEOUT";
     pub const REFRESH_MARGIN: &str = "AMAZONQ_REFRESH_MARGIN";
+    pub const HOST: &str = "HOST";
+    pub const PORT: &str = "PORT";
+    pub const WORKERS: &str = "AMQ2API_WORKERS";
+    pub const DEFAULT_MODEL: &str = "AMQ2API_DEFAULT_MODEL";
+    pub const MODEL_MAP: &str = "AMQ2API_MODEL_MAP";
+    pub const SEED_REFRESH_TOKEN: &str = "AMAZONQ_REFRESH_TOKEN";
+    pub const SEED_CLIENT_ID: &str = "AMAZONQ_CLIENT_ID";
+    pub const SEED_CLIENT_SECRET: &str = "AMAZONQ_CLIENT_SECRET";
+    pub const SEED_PROFILE_ARN: &str = "AMAZONQ_PROFILE_ARN";
 }
 
 pub const DEFAULT_DATABASE: &str = "data/amq2api.db";
@@ -45,12 +54,54 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start the proxy (Claude Messages API)
+    Serve(ServeArgs),
     /// Manage the Amazon Q account pool
     #[command(subcommand)]
     Accounts(AccountsCommand),
     /// Manage client API keys
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = env::HOST, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one; the log says which)
+    #[arg(long, env = env::PORT, default_value_t = 8080)]
+    pub port: u16,
+    /// Worker threads [default: one per core]
+    #[arg(long, env = env::WORKERS)]
+    pub workers: Option<usize>,
+    /// Amazon Q model for names of other vendors (gpt-4o, ...)
+    #[arg(long, env = env::DEFAULT_MODEL, default_value = "claude-sonnet-4.5")]
+    pub default_model: String,
+    /// Extra model aliases, `from=to,from2=to2` (checked before the built-in table)
+    #[arg(long, env = env::MODEL_MAP, default_value = "")]
+    pub model_map: String,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub seed: SeedAccountArgs,
+}
+
+/// The seed's single-account variables: the account is added or updated at start-up.
+#[derive(Debug, Clone, Args)]
+pub struct SeedAccountArgs {
+    /// Refresh token of an account to add or update at start-up
+    #[arg(long, env = env::SEED_REFRESH_TOKEN, hide_env_values = true, hide = true)]
+    pub seed_refresh_token: Option<String>,
+    /// Its OIDC client id
+    #[arg(long, env = env::SEED_CLIENT_ID, hide_env_values = true, hide = true)]
+    pub seed_client_id: Option<String>,
+    /// Its OIDC client secret
+    #[arg(long, env = env::SEED_CLIENT_SECRET, hide_env_values = true, hide = true)]
+    pub seed_client_secret: Option<String>,
+    /// Its profile ARN (organisation accounts)
+    #[arg(long, env = env::SEED_PROFILE_ARN, hide = true)]
+    pub seed_profile_arn: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

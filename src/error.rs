@@ -20,7 +20,10 @@ pub enum ApiError {
     TooLarge(String),
     /// A rate limit of ours (per key), with seconds until a retry may succeed.
     #[error("{message}")]
-    RateLimited { message: String, retry_after: Option<u64> },
+    RateLimited {
+        message: String,
+        retry_after: Option<u64>,
+    },
     /// No account can serve the request right now.
     #[error("{0}")]
     NoAccount(String),

@@ -3,11 +3,13 @@
 
 pub mod claude;
 pub mod cli;
-pub mod models;
-pub mod pick;
 pub mod cmd;
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod import;
+pub mod models;
+pub mod pick;
+pub mod proxy;
 pub mod q;
 pub mod tokens;

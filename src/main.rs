@@ -15,7 +15,8 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return cmd::usage_error(e),
     };
-    cmd::init_logging(cli.verbose);
+    let serving = matches!(cli.command, amq2api::cli::Command::Serve(_));
+    cmd::init_logging(cli.verbose, serving);
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) if cmd::is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -22,15 +22,25 @@ pub fn candidates(conn: &mut SqliteConnection, now: i64) -> QueryResult<Vec<Acco
                 .eq_any([Health::Cooling.as_str(), Health::Quota.as_str()])
                 .and(a::health_until.le(now))),
         )
-        .order((a::last_used_at.is_not_null(), a::last_used_at.asc(), a::id.asc()))
+        .order((
+            a::last_used_at.is_not_null(),
+            a::last_used_at.asc(),
+            a::id.asc(),
+        ))
         .select(Account::as_select())
         .load(conn)
 }
 
 /// Records what `err` means for the account (protocol doc §6.2 reactions). Returns whether
 /// the account changed.
-pub fn apply_failure(conn: &mut SqliteConnection, account_id: i32, err: &UpstreamError, now: i64) -> QueryResult<bool> {
-    let (health, until, reason): (Health, Option<i64>, Option<String>) = match err.account_action() {
+pub fn apply_failure(
+    conn: &mut SqliteConnection,
+    account_id: i32,
+    err: &UpstreamError,
+    now: i64,
+) -> QueryResult<bool> {
+    let (health, until, reason): (Health, Option<i64>, Option<String>) = match err.account_action()
+    {
         AccountAction::None | AccountAction::RefreshAndRetry => return Ok(false),
         AccountAction::Cooldown => {
             let secs = if err.class == ErrorClass::Throttled {
@@ -38,7 +48,11 @@ pub fn apply_failure(conn: &mut SqliteConnection, account_id: i32, err: &Upstrea
             } else {
                 DENIED_COOLDOWN_SECS
             };
-            (Health::Cooling, Some(now + secs), Some(err.class.as_str().replace('_', " ")))
+            (
+                Health::Cooling,
+                Some(now + secs),
+                Some(err.class.as_str().replace('_', " ")),
+            )
         }
         AccountAction::DisableUntil => (
             Health::Quota,
@@ -46,9 +60,19 @@ pub fn apply_failure(conn: &mut SqliteConnection, account_id: i32, err: &Upstrea
             Some(err.class.as_str().replace('_', " ")),
         ),
         AccountAction::Disable => match err.class {
-            ErrorClass::Suspended => (Health::Suspended, None, Some("suspended by Amazon Q".into())),
-            ErrorClass::ProfileRequired => (Health::Disabled, None, Some("profileArn required".into())),
-            ErrorClass::ClientRegistrationExpired => (Health::Disabled, None, Some("client registration expired".into())),
+            ErrorClass::Suspended => (
+                Health::Suspended,
+                None,
+                Some("suspended by Amazon Q".into()),
+            ),
+            ErrorClass::ProfileRequired => {
+                (Health::Disabled, None, Some("profileArn required".into()))
+            }
+            ErrorClass::ClientRegistrationExpired => (
+                Health::Disabled,
+                None,
+                Some("client registration expired".into()),
+            ),
             _ => (Health::Disabled, None, Some("refresh token invalid".into())),
         },
     };

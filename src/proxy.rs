@@ -142,13 +142,24 @@ pub async fn messages(
     );
     let message_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     if req.stream {
-        Ok(stream_response(state, stream, interpreter, message_id, req.model, usage))
+        Ok(stream_response(
+            state,
+            stream,
+            interpreter,
+            message_id,
+            req.model,
+            usage,
+        ))
     } else {
         collect_response(&state, stream, interpreter, message_id, req.model, usage).await
     }
 }
 
-fn build_request(req: &MessagesRequest, origin: &str, models: &ModelMap) -> Result<build::Built, ApiError> {
+fn build_request(
+    req: &MessagesRequest,
+    origin: &str,
+    models: &ModelMap,
+) -> Result<build::Built, ApiError> {
     let options = build::BuildOptions {
         origin,
         models,
@@ -204,7 +215,11 @@ async fn open_upstream(
                     "account {} ({}) failed: {e}{}",
                     account.id,
                     account.name,
-                    if retry { "; trying another account" } else { "" }
+                    if retry {
+                        "; trying another account"
+                    } else {
+                        ""
+                    }
                 );
                 if !retry {
                     return Err(e);
@@ -304,8 +319,14 @@ async fn collect_response(
             },
         }
     }
-    let input = interpreter.upstream_input_tokens().unwrap_or(usage.input_tokens);
-    let body = message.finish(interpreter.stop_reason(), input, interpreter.upstream_output_tokens());
+    let input = interpreter
+        .upstream_input_tokens()
+        .unwrap_or(usage.input_tokens);
+    let body = message.finish(
+        interpreter.stop_reason(),
+        input,
+        interpreter.upstream_output_tokens(),
+    );
     usage.input_tokens = input;
     usage.output_tokens = message.output_tokens();
     usage.record(state);
@@ -324,8 +345,17 @@ fn stream_response(
 ) -> HttpResponse {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let renderer = ClaudeStream::new(message_id, model, usage.input_tokens);
-    actix_web::rt::spawn(pump(state.into_inner(), stream, interpreter, renderer, usage, tx));
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    actix_web::rt::spawn(pump(
+        state.into_inner(),
+        stream,
+        interpreter,
+        renderer,
+        usage,
+        tx,
+    ));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     HttpResponse::Ok()
         .insert_header(("content-type", "text/event-stream"))
         .insert_header(("cache-control", "no-cache"))
@@ -354,10 +384,14 @@ async fn pump(
     while open {
         let next = match tokio::time::timeout(PING_EVERY, stream.next_event()).await {
             Err(_) => {
-                open = send(&tx, vec![SseEvent {
-                    event: "ping",
-                    data: serde_json::json!({"type": "ping"}),
-                }]).await;
+                open = send(
+                    &tx,
+                    vec![SseEvent {
+                        event: "ping",
+                        data: serde_json::json!({"type": "ping"}),
+                    }],
+                )
+                .await;
                 continue;
             }
             Ok(next) => next,
@@ -389,7 +423,14 @@ async fn pump(
                         log::warn!("Amazon Q failed mid-stream: {e}");
                         usage.error_class = Some(e.class.as_str());
                         usage.output_tokens = renderer.output_tokens();
-                        send(&tx, renderer.fail(e.class.anthropic_error_type(), &ApiError::Upstream(e).message())).await;
+                        send(
+                            &tx,
+                            renderer.fail(
+                                e.class.anthropic_error_type(),
+                                &ApiError::Upstream(e).message(),
+                            ),
+                        )
+                        .await;
                     }
                 }
                 break;
@@ -413,8 +454,14 @@ async fn finish(
     for answer in interpreter.finish() {
         out.extend(renderer.on_answer(answer));
     }
-    let input = interpreter.upstream_input_tokens().unwrap_or(usage.input_tokens);
-    out.extend(renderer.finish(interpreter.stop_reason(), input, interpreter.upstream_output_tokens()));
+    let input = interpreter
+        .upstream_input_tokens()
+        .unwrap_or(usage.input_tokens);
+    out.extend(renderer.finish(
+        interpreter.stop_reason(),
+        input,
+        interpreter.upstream_output_tokens(),
+    ));
     usage.input_tokens = input;
     usage.output_tokens = renderer.output_tokens();
     send(tx, out).await;

@@ -60,6 +60,9 @@ mod tests {
         }))
         .unwrap();
         // system 2 + message 4 + 2 + tool name 1 + description 2 + schema {"type":"object"} 5
-        assert_eq!(input_tokens(&req), 2 + 4 + 2 + 1 + 2 + count(r#"{"type":"object"}"#));
+        assert_eq!(
+            input_tokens(&req),
+            2 + 4 + 2 + 1 + 2 + count(r#"{"type":"object"}"#)
+        );
     }
 }

@@ -64,11 +64,17 @@ mod tests {
     fn exact_json_for_each_kind() {
         assert_eq!(
             render(ApiError::Authentication("invalid x-api-key".into())),
-            (401, json!({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}))
+            (
+                401,
+                json!({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})
+            )
         );
         assert_eq!(
             render(ApiError::NoAccount("No available accounts in pool".into())),
-            (503, json!({"type":"error","error":{"type":"overloaded_error","message":"No available accounts in pool"}}))
+            (
+                503,
+                json!({"type":"error","error":{"type":"overloaded_error","message":"No available accounts in pool"}})
+            )
         );
         let too_long = classify_http(
             400,
@@ -79,7 +85,10 @@ mod tests {
         assert_eq!(too_long.class, ErrorClass::InputTooLong);
         assert_eq!(
             render(ApiError::Upstream(too_long)),
-            (400, json!({"type":"error","error":{"type":"invalid_request_error","message":"The conversation is too long for Amazon Q (Input is too long). Start a new conversation or compact this one."}}))
+            (
+                400,
+                json!({"type":"error","error":{"type":"invalid_request_error","message":"The conversation is too long for Amazon Q (Input is too long). Start a new conversation or compact this one."}})
+            )
         );
         let busy = classify_http(
             500,

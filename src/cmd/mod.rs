@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod keys;
+pub mod serve;
 pub mod table;
 
 use std::io::IsTerminal;
@@ -18,6 +19,7 @@ use crate::db;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let database = cli.database.as_path();
     match cli.command {
+        Command::Serve(args) => serve::run(database, args),
         Command::Accounts(cmd) => match cmd {
             AccountsCommand::Import(args) => accounts::import(database, args),
             AccountsCommand::List(args) => accounts::list(database, args),
@@ -78,12 +80,13 @@ fn describe_dotenv_error(e: &dotenvy::Error) -> String {
     }
 }
 
-/// env_logger at `warn` for the CLI (`info` with -v is too chatty for tables), raised by -v;
-/// `RUST_LOG` overrides both.
-pub fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "debug",
+/// env_logger at `info` for `serve` and `warn` for the other commands (their output is the
+/// table), raised by -v; `RUST_LOG` overrides both.
+pub fn init_logging(verbose: u8, serving: bool) {
+    let level = match (verbose, serving) {
+        (0, true) => "info",
+        (0, false) => "warn",
+        (1, _) => "debug",
         _ => "trace",
     };
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))

@@ -33,7 +33,9 @@ fn presented(req: &HttpRequest) -> Option<String> {
     }
     let auth = req.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 impl FromRequest for ClientKey {
@@ -55,25 +57,30 @@ impl FromRequest for ClientKey {
     }
 }
 
-async fn authenticate(state: &web::Data<AppState>, key: Option<String>) -> Result<ClientKey, ApiError> {
+async fn authenticate(
+    state: &web::Data<AppState>,
+    key: Option<String>,
+) -> Result<ClientKey, ApiError> {
     let pool = state.pool.clone();
     let presented_hash = key.as_deref().filter(|k| !k.is_empty()).map(HashedKey::of);
     let lookup = presented_hash.clone();
-    let found = web::block(move || -> Result<(Option<api_keys::ApiKey>, bool), ApiError> {
-        let mut conn = pool.get().map_err(db::DbError::from)?;
-        let now = db::now();
-        let found = match &lookup {
-            Some(h) => api_keys::find_live(&mut conn, h, now)?,
-            None => None,
-        };
-        let any_live = found.is_some()
-            || schema::api_keys::table
-                .filter(schema::api_keys::revoked_at.is_null())
-                .count()
-                .get_result::<i64>(&mut conn)?
-                > 0;
-        Ok((found, any_live))
-    })
+    let found = web::block(
+        move || -> Result<(Option<api_keys::ApiKey>, bool), ApiError> {
+            let mut conn = pool.get().map_err(db::DbError::from)?;
+            let now = db::now();
+            let found = match &lookup {
+                Some(h) => api_keys::find_live(&mut conn, h, now)?,
+                None => None,
+            };
+            let any_live = found.is_some()
+                || schema::api_keys::table
+                    .filter(schema::api_keys::revoked_at.is_null())
+                    .count()
+                    .get_result::<i64>(&mut conn)?
+                    > 0;
+            Ok((found, any_live))
+        },
+    )
     .await
     .map_err(|_| ApiError::Internal("authentication failed".into()))??;
     let key = match found {
@@ -94,7 +101,11 @@ async fn authenticate(state: &web::Data<AppState>, key: Option<String>) -> Resul
     // which says nothing about the key. The final check is constant-time as well.
     match &presented_hash {
         Some(h) if same_hash(h.as_str(), &key.key_hash) => {}
-        _ => return Err(ApiError::Authentication("invalid, revoked or expired API key".into())),
+        _ => {
+            return Err(ApiError::Authentication(
+                "invalid, revoked or expired API key".into(),
+            ))
+        }
     }
     touch(state, key.id);
     Ok(ClientKey {
@@ -110,7 +121,10 @@ fn touch(state: &web::Data<AppState>, key_id: i32) {
     let now = Instant::now();
     {
         let mut touched = state.key_touches.lock().unwrap_or_else(|p| p.into_inner());
-        if touched.get(&key_id).is_some_and(|t| now.duration_since(*t) < TOUCH_EVERY) {
+        if touched
+            .get(&key_id)
+            .is_some_and(|t| now.duration_since(*t) < TOUCH_EVERY)
+        {
             return;
         }
         touched.insert(key_id, now);

@@ -16,13 +16,19 @@ pub async fn health(state: web::Data<AppState>) -> Result<HttpResponse, actix_we
         let active_accounts = crate::pick::candidates(&mut conn, now)?.len() as i64;
         let active_keys = api_keys::table
             .filter(api_keys::revoked_at.is_null())
-            .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(now)))
+            .filter(
+                api_keys::expires_at
+                    .is_null()
+                    .or(api_keys::expires_at.gt(now)),
+            )
             .count()
             .get_result(&mut conn)?;
         Ok((active_accounts, active_keys))
     })
     .await
-    .map_err(|_| crate::claude::error::ClaudeError(ApiError::Internal("health check failed".into())))?
+    .map_err(|_| {
+        crate::claude::error::ClaudeError(ApiError::Internal("health check failed".into()))
+    })?
     .map_err(crate::claude::error::ClaudeError)?;
     Ok(HttpResponse::Ok().json(json!({
         "status": if counts.0 > 0 { "healthy" } else { "degraded" },

@@ -15,7 +15,8 @@ fn parse(body: &[u8]) -> Result<MessagesRequest, ClaudeError> {
     if body.is_empty() {
         return Err(ApiError::InvalidRequest("the request body is empty".into()).into());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(format!("invalid request body: {e}")).into())
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid request body: {e}")).into())
 }
 
 pub async fn create_message(
@@ -25,11 +26,16 @@ pub async fn create_message(
     body: web::Bytes,
 ) -> Result<HttpResponse, ClaudeError> {
     let req = parse(&body)?;
-    crate::proxy::messages(state, client, key, req).await.map_err(ClaudeError)
+    crate::proxy::messages(state, client, key, req)
+        .await
+        .map_err(ClaudeError)
 }
 
 /// Answered here, never upstream: Claude Code sends dozens of these a second.
 pub async fn count_tokens(_key: ClientKey, body: web::Bytes) -> Result<HttpResponse, ClaudeError> {
     let req = parse(&body)?;
-    Ok(HttpResponse::Ok().json(json!({ "input_tokens": crate::claude::count::input_tokens(&req) })))
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({ "input_tokens": crate::claude::count::input_tokens(&req) })),
+    )
 }

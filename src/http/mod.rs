@@ -78,23 +78,37 @@ pub fn error_for(_req: &HttpRequest, e: ApiError) -> actix_web::Error {
 
 fn json_error(err: JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
     let e = match &err {
-        JsonPayloadError::OverflowKnownLength { length, limit } => {
-            ApiError::TooLarge(format!("request body of {length} bytes is over the {limit}-byte limit"))
+        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::TooLarge(format!(
+            "request body of {length} bytes is over the {limit}-byte limit"
+        )),
+        JsonPayloadError::Overflow { limit } => {
+            ApiError::TooLarge(format!("request body is over the {limit}-byte limit"))
         }
-        JsonPayloadError::Overflow { limit } => ApiError::TooLarge(format!("request body is over the {limit}-byte limit")),
-        JsonPayloadError::Deserialize(e) => ApiError::InvalidRequest(format!("invalid request body: {e}")),
-        JsonPayloadError::ContentType => ApiError::InvalidRequest("the body must be JSON (Content-Type: application/json)".into()),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::InvalidRequest(format!("invalid request body: {e}"))
+        }
+        JsonPayloadError::ContentType => ApiError::InvalidRequest(
+            "the body must be JSON (Content-Type: application/json)".into(),
+        ),
         other => ApiError::InvalidRequest(format!("invalid request body: {other}")),
     };
     error_for(req, e)
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    error_for(&req, ApiError::NotFound(format!("no route for {} {}", req.method(), req.path()))).error_response()
+    error_for(
+        &req,
+        ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())),
+    )
+    .error_response()
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    let e = ApiError::InvalidRequest(format!("method {} is not allowed on {}", req.method(), req.path()));
+    let e = ApiError::InvalidRequest(format!(
+        "method {} is not allowed on {}",
+        req.method(),
+        req.path()
+    ));
     let mut response = actix_web::ResponseError::error_response(&ClaudeError(e));
     *response.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
     response

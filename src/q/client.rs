@@ -102,7 +102,10 @@ pub async fn send_chat(
             chrono::Utc::now(),
         ));
     }
-    Ok(ChatStream::from_stream(Box::pin(response), cfg.idle_timeout))
+    Ok(ChatStream::from_stream(
+        Box::pin(response),
+        cfg.idle_timeout,
+    ))
 }
 
 impl ChatStream {

@@ -109,3 +109,128 @@ pub fn cells(line: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A running `amq2api serve` (the real binary) on 127.0.0.1 with a free port, against `dir`'s
+/// database and the given fake Amazon Q. Killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    pub fn start(dir: &TestDir, fake: &fake_q::FakeQ) -> Server {
+        Server::start_with(dir, fake, &[])
+    }
+
+    pub fn start_with(dir: &TestDir, fake: &fake_q::FakeQ, env: &[(&str, &str)]) -> Server {
+        use std::io::BufRead;
+        let mut cmd = dir.std_cmd();
+        cmd.args(["serve", "--port", "0", "--workers", "2"])
+            .env("AMAZONQ_API_ENDPOINT", fake.api_url())
+            .env("AMAZONQ_TOKEN_ENDPOINT", fake.token_url())
+            .env("AMAZONQ_SOCIAL_TOKEN_ENDPOINT", fake.social_url())
+            .env("RUST_LOG", "info,actix_server=warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("serve did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        Server { child, url, log }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP answer.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP request with awc (a fresh actix System per call).
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Response {
+    let (method, url) = (method.to_owned(), url.to_owned());
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let body = body.map(str::to_owned);
+    actix_web::rt::System::new().block_on(async move {
+        let client = awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .finish();
+        let mut req = client.request(method.parse().unwrap(), &url);
+        for (k, v) in &headers {
+            req = req.insert_header((k.as_str(), v.as_str()));
+        }
+        let mut resp = match body {
+            Some(b) => req.send_body(b).await,
+            None => req.send().await,
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let bytes = resp.body().limit(64 * 1024 * 1024).await.unwrap();
+        Response {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    })
+}

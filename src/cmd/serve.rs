@@ -1,0 +1,113 @@
+//! `amq2api serve`: opens the database, adds the seed account from the environment, and runs
+//! the HTTP server (one awc client per worker) until Ctrl-C or SIGTERM.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use diesel::prelude::*;
+
+use super::open_db;
+use crate::cli::{SeedAccountArgs, ServeArgs};
+use crate::db::{self, accounts};
+use crate::http::{self, AppState};
+use crate::models::ModelMap;
+use crate::q::client::http_client;
+use crate::q::config::UpstreamConfig;
+
+pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let pool = open_db(database)?;
+    let models = ModelMap::with_overrides(&args.model_map, &args.default_model)
+        .map_err(anyhow::Error::msg)
+        .context("invalid model map")?;
+    seed_account(&pool, &args.seed)?;
+    warn_about_setup(&pool)?;
+    crate::tokens::warm_up();
+    let upstream = UpstreamConfig::from_args(&args.upstream);
+    let state = web::Data::new(AppState::new(pool, upstream, models));
+    actix_web::rt::System::new().block_on(async move {
+        let cfg = state.upstream.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::Data::new(http_client(&cfg)))
+                .wrap(
+                    middleware::Logger::new("%r %s %Dms")
+                        .exclude("/v1/messages")
+                        .exclude("/v1/v1/messages")
+                        .exclude("/health"),
+                )
+                .configure(http::configure)
+        })
+        .shutdown_timeout(30);
+        if let Some(workers) = args.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server
+            .bind((args.host.as_str(), args.port))
+            .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+        for addr in server.addrs() {
+            log::info!("listening on http://{addr}");
+        }
+        server.run().await.context("server failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The seed's single-account mode: `AMAZONQ_REFRESH_TOKEN` (+ client id and secret, optional
+/// profile ARN) is added, or updated if it is already in the pool, as account `env`.
+fn seed_account(pool: &db::Pool, seed: &SeedAccountArgs) -> anyhow::Result<()> {
+    let Some(refresh_token) = seed
+        .seed_refresh_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(());
+    };
+    let mut obj = serde_json::Map::new();
+    obj.insert("refreshToken".into(), refresh_token.into());
+    if let Some(v) = &seed.seed_client_id {
+        obj.insert("clientId".into(), v.as_str().into());
+    }
+    if let Some(v) = &seed.seed_client_secret {
+        obj.insert("clientSecret".into(), v.as_str().into());
+    }
+    if let Some(v) = seed.seed_profile_arn.as_deref().filter(|v| !v.is_empty()) {
+        obj.insert("profileArn".into(), v.into());
+    }
+    let entries = crate::import::parse_sources(&[crate::import::Source {
+        label: "AMAZONQ_* environment".into(),
+        dir: None,
+        stem: None,
+        text: serde_json::Value::Object(obj).to_string(),
+    }]);
+    let parsed = match entries.into_iter().next().map(|e| e.result) {
+        Some(Ok(p)) => p,
+        Some(Err(reason)) => anyhow::bail!("cannot add the AMAZONQ_* account: {reason}"),
+        None => anyhow::bail!("cannot add the AMAZONQ_* account: incomplete credentials"),
+    };
+    let mut conn = pool.get()?;
+    let outcome = conn
+        .immediate_transaction(|c| accounts::upsert(c, &parsed.input, "env", false, db::now()))
+        .context("cannot add the AMAZONQ_* account")?;
+    log::info!("account from AMAZONQ_REFRESH_TOKEN: {outcome:?}");
+    Ok(())
+}
+
+/// Says what is missing before anyone calls: no key means every request gets 401.
+fn warn_about_setup(pool: &db::Pool) -> anyhow::Result<()> {
+    use crate::db::schema::api_keys;
+    let mut conn = pool.get()?;
+    let keys: i64 = api_keys::table
+        .filter(api_keys::revoked_at.is_null())
+        .count()
+        .get_result(&mut conn)?;
+    if keys == 0 {
+        log::warn!("no API key exists: every request is refused with 401 until you create one with `amq2api keys create --name NAME`");
+    }
+    if crate::pick::candidates(&mut conn, db::now())?.is_empty() {
+        log::warn!("no usable account: import one with `amq2api accounts import FILE`");
+    }
+    Ok(())
+}
