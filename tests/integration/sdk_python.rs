@@ -1,0 +1,98 @@
+//! The official Anthropic Python SDK (tests/python/anthropic_sdk.py) against the real
+//! `amq2api serve` and the fake Amazon Q. `.ci/run` installs the SDK into a virtual environment
+//! and points AMQ2API_PYTHON at it; without it the test fails in CI and says how to set it up
+//! elsewhere.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::support::fake_q::{FakeQ, QError, Reply, Script};
+use crate::support::{Server, TestDir};
+
+fn python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("AMQ2API_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+#[test]
+fn anthropic_python_sdk_end_to_end() {
+    let Some(python) = python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the Anthropic SDK: set AMQ2API_PYTHON (see .ci/run)"
+        );
+        eprintln!("skipping: no Python with the anthropic SDK; run: python3 -m venv target/sdk-venv && target/sdk-venv/bin/pip install -r tests/python/requirements.txt");
+        return;
+    };
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-refresh-1");
+    let file = t.path().join("acc.json");
+    std::fs::write(&file, r#"{"clientId":"FAKECLIENT1","clientSecret":"eyJFAKE-secret-1","refreshToken":"aorFAKE-refresh-1"}"#).unwrap();
+    t.ok(&["accounts", "import", file.to_str().unwrap()]);
+    let key = t.ok(&["keys", "create", "--name", "sdk"]).trim().to_owned();
+    // One reply per upstream call, in the order of the script's steps.
+    fake.push_reply(
+        Script::new()
+            .texts(&["Hello ", "from Amazon Q"])
+            .end()
+            .reply(),
+    );
+    fake.push_reply(
+        Script::new()
+            .texts(&["one", " two", " three"])
+            .end()
+            .reply(),
+    );
+    fake.push_reply(
+        Script::new()
+            .text("Checking.")
+            .tool_use("tooluse_w1", "get_weather", &["{\"city\"", ": \"Paris\"}"])
+            .end()
+            .reply(),
+    );
+    fake.push_reply(
+        Script::new()
+            .texts(&["It is 22C and clear", " in Paris."])
+            .end()
+            .reply(),
+    );
+    fake.push_reply(
+        Script::new()
+            .texts(&["<thin", "king>\nLet me plan.</thinking>\n\n", "The answer."])
+            .end()
+            .reply(),
+    );
+    fake.push_reply(Reply::Error(QError::InputTooLong));
+    let server = Server::start(&t, &fake);
+    let out = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/anthropic_sdk.py"
+        ))
+        .env("AMQ2API_BASE_URL", &server.url)
+        .env("AMQ2API_KEY", &key)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "SDK script failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    assert!(stdout.ends_with("7 passed, 0 failed\n"), "{stdout}");
+    // The tool round trip sent the result back upstream paired with its tool use.
+    std::thread::sleep(Duration::from_millis(100));
+    let reqs = fake.requests();
+    let round_trip = &reqs[3].body["conversationState"];
+    assert_eq!(
+        round_trip["currentMessage"]["userInputMessage"]["userInputMessageContext"]["toolResults"]
+            [0]["toolUseId"],
+        "tooluse_w1"
+    );
+    assert_eq!(fake.pending_replies(), 0);
+}
