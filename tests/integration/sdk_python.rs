@@ -67,6 +67,9 @@ fn anthropic_python_sdk_end_to_end() {
             .reply(),
     );
     fake.push_reply(Reply::Error(QError::InputTooLong));
+    // The malformed request never reaches the fake; the throttled one does (a single account, so
+    // the 429 is what the client sees).
+    fake.push_reply(Reply::Error(QError::Throttled));
     let server = Server::start(&t, &fake);
     let out = std::process::Command::new(python)
         .arg(concat!(
@@ -84,7 +87,7 @@ fn anthropic_python_sdk_end_to_end() {
         String::from_utf8_lossy(&out.stderr),
         server.log()
     );
-    assert!(stdout.ends_with("7 passed, 0 failed\n"), "{stdout}");
+    assert!(stdout.ends_with("9 passed, 0 failed\n"), "{stdout}");
     // The tool round trip sent the result back upstream paired with its tool use.
     std::thread::sleep(Duration::from_millis(100));
     let reqs = fake.requests();

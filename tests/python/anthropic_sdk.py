@@ -109,6 +109,25 @@ def step_upstream_error_is_an_api_error():
         raise AssertionError("expected BadRequestError")
 
 
+def step_malformed_request():
+    try:
+        client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "robot", "content": "x"}])
+    except anthropic.BadRequestError as e:
+        check(e.status_code == 400, f"status {e.status_code}")
+        check(e.body["error"]["type"] == "invalid_request_error", f"body: {e.body}")
+    else:
+        raise AssertionError("expected BadRequestError")
+
+
+def step_upstream_throttling_is_a_rate_limit_error():
+    try:
+        client.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    except anthropic.RateLimitError as e:
+        check(e.status_code == 429, f"status {e.status_code}")
+    else:
+        raise AssertionError("expected RateLimitError")
+
+
 def step_bad_key():
     bad = anthropic.Anthropic(base_url=BASE, api_key="sk-amq-not-a-key", max_retries=0)
     try:
@@ -126,6 +145,8 @@ STEPS = [
     step_thinking,
     step_count_tokens,
     step_upstream_error_is_an_api_error,
+    step_malformed_request,
+    step_upstream_throttling_is_a_rate_limit_error,
     step_bad_key,
 ]
 
