@@ -2,6 +2,8 @@
 
 mod support;
 
+/// Claude Code itself in `-p` mode against the real server.
+mod claude_code;
 /// `accounts import|list|add|enable|disable|remove` against the real binary.
 mod cli_accounts;
 /// What every command shares: .env, usage errors, broken pipes, concurrency, secrets.
