@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::support::fake_q::{FakeQ, Script};
-use crate::support::{Server, TestDir};
+use crate::support::{account_and_key, Server, TestDir};
 
 fn claude() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AMQ2API_CLAUDE") {
@@ -29,14 +29,7 @@ struct Gateway {
 fn gateway() -> Gateway {
     let fake = FakeQ::start();
     let t = TestDir::new();
-    fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-refresh-1");
-    let file = t.path().join("acc.json");
-    std::fs::write(&file, r#"{"clientId":"FAKECLIENT1","clientSecret":"eyJFAKE-secret-1","refreshToken":"aorFAKE-refresh-1"}"#).unwrap();
-    t.ok(&["accounts", "import", file.to_str().unwrap()]);
-    let key = t
-        .ok(&["keys", "create", "--name", "claude-code"])
-        .trim()
-        .to_owned();
+    let key = account_and_key(&t, &fake);
     let server = Server::start(&t, &fake);
     Gateway {
         fake,

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::support::fake_q::{FakeQ, QError, Reply, Script};
-use crate::support::{fixture, http, Response, Server, TestDir};
+use crate::support::{account_and_key, fixture, http, Response, Server, TestDir};
 
 struct Setup {
     _fake_guard: (),
@@ -18,18 +18,7 @@ struct Setup {
 /// A database with one account the fake knows and one key, and a server on it.
 fn setup(fake: &FakeQ) -> Setup {
     let t = TestDir::new();
-    fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-refresh-1");
-    let file = t.path().join("acc.json");
-    std::fs::write(
-        &file,
-        r#"{"clientId":"FAKECLIENT1","clientSecret":"eyJFAKE-secret-1","refreshToken":"aorFAKE-refresh-1","label":"one"}"#,
-    )
-    .unwrap();
-    t.ok(&["accounts", "import", file.to_str().unwrap()]);
-    let key = t
-        .ok(&["keys", "create", "--name", "tester"])
-        .trim()
-        .to_owned();
+    let key = account_and_key(&t, fake);
     let server = Server::start(&t, fake);
     Setup {
         _fake_guard: (),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::fake_q::{FakeQ, QError, Reply, Script};
-use crate::support::{Server, TestDir};
+use crate::support::{account_and_key, Server, TestDir};
 
 fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AMQ2API_PYTHON") {
@@ -29,11 +29,7 @@ fn anthropic_python_sdk_end_to_end() {
     };
     let fake = FakeQ::start();
     let t = TestDir::new();
-    fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-refresh-1");
-    let file = t.path().join("acc.json");
-    std::fs::write(&file, r#"{"clientId":"FAKECLIENT1","clientSecret":"eyJFAKE-secret-1","refreshToken":"aorFAKE-refresh-1"}"#).unwrap();
-    t.ok(&["accounts", "import", file.to_str().unwrap()]);
-    let key = t.ok(&["keys", "create", "--name", "sdk"]).trim().to_owned();
+    let key = account_and_key(&t, &fake);
     // One reply per upstream call, in the order of the script's steps.
     fake.push_reply(
         Script::new()

@@ -52,6 +52,21 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     actix_web::rt::System::new().block_on(f)
 }
 
+/// `Refresher::refresh_now` for account `id` with the given upstream settings.
+fn refresh_now(
+    t: &TestDir,
+    cfg: Arc<UpstreamConfig>,
+    id: i32,
+) -> Result<amq2api::q::token::AccessToken, amq2api::q::token::TokenError> {
+    let pool = t.pool();
+    block_on(async {
+        let client = amq2api::q::client::http_client(&cfg);
+        Refresher::new(pool, cfg.clone())
+            .refresh_now(&client, id)
+            .await
+    })
+}
+
 #[test]
 fn success_stores_access_token_expiry_and_rotated_refresh_token() {
     let fake = FakeQ::start();
@@ -64,15 +79,8 @@ fn success_stores_access_token_expiry_and_rotated_refresh_token() {
         "eyJFAKE-secret-1",
         "aorFAKE-refresh-1",
     );
-    let (cfg, pool) = (cfg(&fake), t.pool());
     let before = db::now();
-    let token = block_on(async {
-        let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone())
-            .refresh_now(&client, id)
-            .await
-    })
-    .unwrap();
+    let token = refresh_now(&t, cfg(&fake), id).unwrap();
     let a = account(&t, id);
     assert_eq!(a.access_token.as_deref(), Some(token.token.as_str()));
     let expires = a.access_token_expires_at.unwrap();
@@ -93,14 +101,7 @@ fn success_stores_access_token_expiry_and_rotated_refresh_token() {
     );
     assert_eq!(req.header("content-type"), Some("application/json"));
     // A second refresh spends the rotated token, which the fake accepts (the old one is dead).
-    let (cfg, pool) = (self::cfg(&fake), t.pool());
-    block_on(async {
-        let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone())
-            .refresh_now(&client, id)
-            .await
-    })
-    .unwrap();
+    refresh_now(&t, cfg(&fake), id).unwrap();
     assert_eq!(
         account(&t, id).refresh_token,
         fake.current_refresh_token(idx)
@@ -120,14 +121,7 @@ fn invalid_grant_disables_the_account_with_its_reason() {
         "eyJFAKE-secret-1",
         "aorFAKE-unknown",
     );
-    let (cfg, pool) = (cfg(&fake), t.pool());
-    let err = block_on(async {
-        let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone())
-            .refresh_now(&client, id)
-            .await
-    })
-    .unwrap_err();
+    let err = refresh_now(&t, cfg(&fake), id).unwrap_err();
     assert_eq!(
         err.upstream().unwrap().class,
         ErrorClass::RefreshTokenInvalid
@@ -148,14 +142,7 @@ fn invalid_client_disables_with_client_registration_expired() {
     fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-r");
     fake.expire_client("FAKECLIENT1");
     let id = add_idc(&t, "old", "FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-r");
-    let (cfg, pool) = (cfg(&fake), t.pool());
-    let err = block_on(async {
-        let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone())
-            .refresh_now(&client, id)
-            .await
-    })
-    .unwrap_err();
+    let err = refresh_now(&t, cfg(&fake), id).unwrap_err();
     assert_eq!(
         err.upstream().unwrap().class,
         ErrorClass::ClientRegistrationExpired
@@ -186,14 +173,7 @@ fn transient_failures_leave_the_account_untouched() {
         ),
     ] {
         fake.push_token_failure(status, body);
-        let (cfg, pool) = (cfg(&fake), t.pool());
-        let err = block_on(async {
-            let client = amq2api::q::client::http_client(&cfg);
-            Refresher::new(pool, cfg.clone())
-                .refresh_now(&client, id)
-                .await
-        })
-        .unwrap_err();
+        let err = refresh_now(&t, cfg(&fake), id).unwrap_err();
         assert_eq!(err.upstream().unwrap().class, class);
         let after = account(&t, id);
         assert_eq!(after.health, "active");
@@ -203,14 +183,7 @@ fn transient_failures_leave_the_account_untouched() {
     // Nothing listens there: a network error, also transient.
     let mut c = (*cfg(&fake)).clone();
     c.token_endpoint = Some("http://127.0.0.1:9/token".into());
-    let (cfg, pool) = (Arc::new(c), t.pool());
-    let err = block_on(async {
-        let client = amq2api::q::client::http_client(&cfg);
-        Refresher::new(pool, cfg.clone())
-            .refresh_now(&client, id)
-            .await
-    })
-    .unwrap_err();
+    let err = refresh_now(&t, Arc::new(c), id).unwrap_err();
     assert_eq!(err.upstream().unwrap().class, ErrorClass::Network);
     assert_eq!(account(&t, id).health, "active");
 }

@@ -234,3 +234,19 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str
         }
     })
 }
+
+/// Registers account FAKECLIENT1 with the fake, imports it (named `one`) with the CLI, and
+/// creates a key; returns the key.
+pub fn account_and_key(t: &TestDir, fake: &fake_q::FakeQ) -> String {
+    fake.add_idc("FAKECLIENT1", "eyJFAKE-secret-1", "aorFAKE-refresh-1");
+    let file = t.path().join("acc.json");
+    std::fs::write(
+        &file,
+        r#"{"clientId":"FAKECLIENT1","clientSecret":"eyJFAKE-secret-1","refreshToken":"aorFAKE-refresh-1","label":"one"}"#,
+    )
+    .unwrap();
+    t.ok(&["accounts", "import", file.to_str().unwrap()]);
+    t.ok(&["keys", "create", "--name", "tester"])
+        .trim()
+        .to_owned()
+}
