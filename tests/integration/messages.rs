@@ -414,3 +414,33 @@ fn claude_code_requests_arrive_upstream_satisfying_every_history_rule() {
         assert!(!log.contains(secret), "{secret} in the log");
     }
 }
+
+#[test]
+fn seed_account_from_the_environment_is_added_then_updated() {
+    let fake = FakeQ::start();
+    fake.add_idc("FAKECLIENTenv", "eyJFAKE-env-secret", "aorFAKE-env-refresh");
+    let t = TestDir::new();
+    let key = t.ok(&["keys", "create", "--name", "k"]).trim().to_owned();
+    let env = [
+        ("AMAZONQ_REFRESH_TOKEN", "aorFAKE-env-refresh"),
+        ("AMAZONQ_CLIENT_ID", "FAKECLIENTenv"),
+        ("AMAZONQ_CLIENT_SECRET", "eyJFAKE-env-secret"),
+    ];
+    let server = Server::start_with(&t, &fake, &env);
+    let r = http(
+        "POST",
+        &format!("{}/v1/messages", server.url),
+        &[("x-api-key", &key)],
+        Some(&hello(false).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    drop(server);
+    // A restart with the same variables updates the account instead of adding a second one.
+    let server = Server::start_with(&t, &fake, &env);
+    let list = t.json(&["accounts", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["name"], "env");
+    for secret in ["aorFAKE", "eyJFAKE", "FAKECLIENTenv"] {
+        assert!(!server.log().contains(secret), "{secret} in the log");
+    }
+}
