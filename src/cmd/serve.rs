@@ -40,6 +40,8 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 )
                 .configure(http::configure)
         })
+        // SSE events are small writes that must leave at once, not wait for Nagle's algorithm.
+        .tcp_nodelay(true)
         .shutdown_timeout(30);
         if let Some(workers) = args.workers {
             server = server.workers(workers.max(1));

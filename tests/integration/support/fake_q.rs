@@ -966,6 +966,7 @@ impl FakeQ {
                     })
                     .on_connect(remember_socket)
                     .workers(1)
+                    .tcp_nodelay(true)
                     .disable_signals()
                     .shutdown_timeout(0)
                     .bind(("127.0.0.1", port));
