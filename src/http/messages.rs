@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::auth::ClientKey;
-use super::AppState;
+use super::{read_body, AppState, MAX_BODY};
 use crate::claude::error::ClaudeError;
 use crate::claude::types::MessagesRequest;
 use crate::error::ApiError;
@@ -23,8 +23,9 @@ pub async fn create_message(
     state: web::Data<AppState>,
     client: web::Data<awc::Client>,
     key: ClientKey,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ClaudeError> {
+    let body = read_body(payload, MAX_BODY).await?;
     let req = parse(&body)?;
     crate::proxy::messages(state, client, key, req)
         .await
@@ -32,7 +33,11 @@ pub async fn create_message(
 }
 
 /// Answered here, never upstream: Claude Code sends dozens of these a second.
-pub async fn count_tokens(_key: ClientKey, body: web::Bytes) -> Result<HttpResponse, ClaudeError> {
+pub async fn count_tokens(
+    _key: ClientKey,
+    payload: web::Payload,
+) -> Result<HttpResponse, ClaudeError> {
+    let body = read_body(payload, MAX_BODY).await?;
     let req = parse(&body)?;
     Ok(
         HttpResponse::Ok()

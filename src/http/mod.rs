@@ -9,7 +9,8 @@ pub mod messages;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
 
 use crate::claude::error::ClaudeError;
 use crate::db;
@@ -49,50 +50,24 @@ impl AppState {
 /// Every route. Used by `serve` and by the tests. The caller adds `web::Data<AppState>` and a
 /// per-worker `web::Data<awc::Client>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(MAX_BODY)
-            .content_type_required(false)
-            .error_handler(json_error),
-    )
-    .app_data(web::PayloadConfig::default().limit(MAX_BODY))
-    .route("/health", web::get().to(health::health))
-    .route("/health", web::head().to(health::health))
-    .service(
-        web::resource(["/v1/messages", "/v1/v1/messages"])
-            .route(web::post().to(messages::create_message))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource(["/v1/messages/count_tokens", "/v1/v1/messages/count_tokens"])
-            .route(web::post().to(messages::count_tokens))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .default_service(web::to(not_found));
+    cfg.route("/health", web::get().to(health::health))
+        .route("/health", web::head().to(health::health))
+        .service(
+            web::resource(["/v1/messages", "/v1/v1/messages"])
+                .route(web::post().to(messages::create_message))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(["/v1/messages/count_tokens", "/v1/v1/messages/count_tokens"])
+                .route(web::post().to(messages::count_tokens))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .default_service(web::to(not_found));
 }
 
 /// The error shape for `req`'s protocol.
 pub fn error_for(_req: &HttpRequest, e: ApiError) -> actix_web::Error {
     ClaudeError(e).into()
-}
-
-fn json_error(err: JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
-    let e = match &err {
-        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::TooLarge(format!(
-            "request body of {length} bytes is over the {limit}-byte limit"
-        )),
-        JsonPayloadError::Overflow { limit } => {
-            ApiError::TooLarge(format!("request body is over the {limit}-byte limit"))
-        }
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::InvalidRequest(format!("invalid request body: {e}"))
-        }
-        JsonPayloadError::ContentType => ApiError::InvalidRequest(
-            "the body must be JSON (Content-Type: application/json)".into(),
-        ),
-        other => ApiError::InvalidRequest(format!("invalid request body: {other}")),
-    };
-    error_for(req, e)
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -112,4 +87,57 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     let mut response = actix_web::ResponseError::error_response(&ClaudeError(e));
     *response.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
     response
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one is a 413 in the client's shape
+/// (actix's own payload errors would be plain text).
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::InvalidRequest(format!("cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge(format!(
+                "the request body is over the {limit}-byte limit"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, web, App, HttpResponse};
+
+    use super::read_body;
+    use crate::claude::error::ClaudeError;
+
+    #[actix_web::test]
+    async fn an_oversized_body_is_a_413_in_anthropic_shape() {
+        let app = test::init_service(App::new().route(
+            "/",
+            web::post().to(|p: web::Payload| async move {
+                read_body(p, 10).await.map_err(ClaudeError)?;
+                Ok::<_, ClaudeError>(HttpResponse::Ok().finish())
+            }),
+        ))
+        .await;
+        let req = test::TestRequest::post()
+            .uri("/")
+            .set_payload("x".repeat(11))
+            .to_request();
+        let resp = test::call_service(&app, req).await;
+        assert_eq!(resp.status(), 413);
+        let body: serde_json::Value = test::read_body_json(resp).await;
+        assert_eq!(
+            body,
+            serde_json::json!({"type":"error","error":{"type":"request_too_large","message":"the request body is over the 10-byte limit"}})
+        );
+        let req = test::TestRequest::post()
+            .uri("/")
+            .set_payload("x".repeat(10))
+            .to_request();
+        assert_eq!(test::call_service(&app, req).await.status(), 200);
+    }
 }
