@@ -24,6 +24,7 @@ pub mod env {
     pub const WORKERS: &str = "AMQ2API_WORKERS";
     pub const DEFAULT_MODEL: &str = "AMQ2API_DEFAULT_MODEL";
     pub const MODEL_MAP: &str = "AMQ2API_MODEL_MAP";
+    pub const PING_INTERVAL: &str = "AMQ2API_PING_INTERVAL";
     pub const SEED_REFRESH_TOKEN: &str = "AMAZONQ_REFRESH_TOKEN";
     pub const SEED_CLIENT_ID: &str = "AMAZONQ_CLIENT_ID";
     pub const SEED_CLIENT_SECRET: &str = "AMAZONQ_CLIENT_SECRET";
@@ -78,6 +79,9 @@ pub struct ServeArgs {
     /// Amazon Q model for names of other vendors (gpt-4o, ...)
     #[arg(long, env = env::DEFAULT_MODEL, default_value = "claude-sonnet-4.5")]
     pub default_model: String,
+    /// Seconds of upstream silence before a `ping` event keeps a stream alive
+    #[arg(long, value_name = "SECS", env = env::PING_INTERVAL, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_interval: u64,
     /// Extra model aliases, `from=to,from2=to2` (checked before the built-in table)
     #[arg(long, env = env::MODEL_MAP, default_value = "")]
     pub model_map: String,

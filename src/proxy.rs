@@ -24,8 +24,6 @@ use crate::q::error::{ErrorClass, UpstreamError};
 use crate::q::token::TokenError;
 use crate::q::types::GenerateAssistantResponseRequest;
 
-/// A ping this often while the upstream is silent.
-pub const PING_EVERY: Duration = Duration::from_secs(15);
 /// Most accounts tried for one request.
 const MAX_ACCOUNTS_TRIED: usize = 3;
 
@@ -382,7 +380,7 @@ async fn pump(
 ) {
     let mut open = send(&tx, renderer.start()).await;
     while open {
-        let next = match tokio::time::timeout(PING_EVERY, stream.next_event()).await {
+        let next = match tokio::time::timeout(state.ping_every, stream.next_event()).await {
             Err(_) => {
                 open = send(
                     &tx,

@@ -25,7 +25,9 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     warn_about_setup(&pool)?;
     crate::tokens::warm_up();
     let upstream = UpstreamConfig::from_args(&args.upstream);
-    let state = web::Data::new(AppState::new(pool, upstream, models));
+    let mut state = AppState::new(pool, upstream, models);
+    state.ping_every = std::time::Duration::from_secs(args.ping_interval);
+    let state = web::Data::new(state);
     actix_web::rt::System::new().block_on(async move {
         let cfg = state.upstream.clone();
         let mut server = HttpServer::new(move || {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub refresher: Arc<Refresher>,
     pub models: Arc<ModelMap>,
     pub started: Instant,
+    /// A `ping` event after this much upstream silence in a stream.
+    pub ping_every: std::time::Duration,
     /// Keys whose `last_used_at` was written recently (written at most once a minute).
     pub key_touches: std::sync::Mutex<std::collections::HashMap<i32, Instant>>,
 }
@@ -42,6 +44,7 @@ impl AppState {
             upstream,
             models: Arc::new(models),
             started: Instant::now(),
+            ping_every: std::time::Duration::from_secs(15),
             key_touches: Default::default(),
         }
     }

@@ -444,3 +444,41 @@ fn seed_account_from_the_environment_is_added_then_updated() {
         assert!(!server.log().contains(secret), "{secret} in the log");
     }
 }
+
+#[test]
+fn pings_keep_a_silent_stream_alive() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start_with(&t, &fake, &[("AMQ2API_PING_INTERVAL", "1")]);
+    fake.push_reply(
+        Script::new()
+            .text("a")
+            .delay(std::time::Duration::from_millis(2500))
+            .text("b")
+            .end()
+            .reply(),
+    );
+    let r = http(
+        "POST",
+        &format!("{}/v1/messages", server.url),
+        &[("x-api-key", &key)],
+        Some(&hello(true).to_string()),
+    );
+    let names: Vec<String> = events(&r.body).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "ping",
+            "ping",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+}
