@@ -120,43 +120,36 @@ pub fn list(database: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
     let pool = open_db(database)?;
     let rows = accounts::list(&mut *pool.get()?).context("cannot list accounts")?;
     let now = db::now();
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let items: Vec<_> = rows.iter().map(|a| account_json(a, now)).collect();
-        serde_json::to_writer_pretty(&mut out, &items)?;
-        writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if rows.is_empty() {
-        writeln!(
-            out,
-            "No accounts. Add some with: amq2api accounts import FILE"
-        )?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut t = table::new(&[
-        "ID",
-        "Name",
-        "Kind",
-        "Region",
-        "Enabled",
-        "Health",
-        "Token expires",
-        "Last used",
-    ]);
-    for a in &rows {
-        t.add_row(vec![
-            a.id.to_string(),
-            a.name.clone(),
-            a.auth_kind.clone(),
-            a.region.clone(),
-            if a.enabled { "yes" } else { "no" }.to_string(),
-            health_text(a, now),
-            table::expiry(a.access_token_expires_at, now),
-            table::last(a.last_used_at, now),
-        ]);
-    }
-    writeln!(out, "{t}")?;
+    table::print_list(
+        args.json,
+        || rows.iter().map(|a| account_json(a, now)).collect(),
+        "No accounts. Add some with: amq2api accounts import FILE",
+        || {
+            let mut t = table::new(&[
+                "ID",
+                "Name",
+                "Kind",
+                "Region",
+                "Enabled",
+                "Health",
+                "Token expires",
+                "Last used",
+            ]);
+            for a in &rows {
+                t.add_row(vec![
+                    a.id.to_string(),
+                    a.name.clone(),
+                    a.auth_kind.clone(),
+                    a.region.clone(),
+                    if a.enabled { "yes" } else { "no" }.to_string(),
+                    health_text(a, now),
+                    table::expiry(a.access_token_expires_at, now),
+                    table::last(a.last_used_at, now),
+                ]);
+            }
+            t
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

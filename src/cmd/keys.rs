@@ -106,61 +106,52 @@ pub fn list(database: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
     let pool = open_db(database)?;
     let rows = api_keys::list(&mut *pool.get()?).context("cannot list keys")?;
     let now = db::now();
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let items: Vec<_> = rows
-            .iter()
-            .map(|k| {
-                json!({
-                    "id": k.id,
-                    "name": k.name,
-                    "prefix": k.prefix,
-                    "admin": k.is_admin,
-                    "rpm_limit": k.rpm_limit,
-                    "status": if k.revoked_at.is_some() { "revoked" } else if k.is_live(now) { "active" } else { "expired" },
-                    "created_at": table::rfc3339(Some(k.created_at)),
-                    "last_used_at": table::rfc3339(k.last_used_at),
-                    "expires_at": table::rfc3339(k.expires_at),
-                    "revoked_at": table::rfc3339(k.revoked_at),
-                })
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &items)?;
-        writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if rows.is_empty() {
-        writeln!(
-            out,
-            "No keys. Create one with: amq2api keys create --name NAME"
-        )?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut t = table::new(&[
-        "ID",
-        "Name",
-        "Prefix",
-        "Admin",
-        "RPM limit",
-        "Created",
-        "Last used",
-        "Expires",
-        "Status",
-    ]);
-    for k in &rows {
-        t.add_row(vec![
-            k.id.to_string(),
-            k.name.clone(),
-            format!("{}…", k.prefix),
-            if k.is_admin { "yes" } else { "no" }.to_string(),
-            k.rpm_limit.map_or_else(|| "-".into(), |n| n.to_string()),
-            table::date(k.created_at),
-            table::last(k.last_used_at, now),
-            k.expires_at.map_or_else(|| "never".into(), table::date),
-            status(k, now),
-        ]);
-    }
-    writeln!(out, "{t}")?;
+    let key_json = |k: &ApiKey| {
+        json!({
+            "id": k.id,
+            "name": k.name,
+            "prefix": k.prefix,
+            "admin": k.is_admin,
+            "rpm_limit": k.rpm_limit,
+            "status": if k.revoked_at.is_some() { "revoked" } else if k.is_live(now) { "active" } else { "expired" },
+            "created_at": table::rfc3339(Some(k.created_at)),
+            "last_used_at": table::rfc3339(k.last_used_at),
+            "expires_at": table::rfc3339(k.expires_at),
+            "revoked_at": table::rfc3339(k.revoked_at),
+        })
+    };
+    table::print_list(
+        args.json,
+        || rows.iter().map(key_json).collect(),
+        "No keys. Create one with: amq2api keys create --name NAME",
+        || {
+            let mut t = table::new(&[
+                "ID",
+                "Name",
+                "Prefix",
+                "Admin",
+                "RPM limit",
+                "Created",
+                "Last used",
+                "Expires",
+                "Status",
+            ]);
+            for k in &rows {
+                t.add_row(vec![
+                    k.id.to_string(),
+                    k.name.clone(),
+                    format!("{}…", k.prefix),
+                    if k.is_admin { "yes" } else { "no" }.to_string(),
+                    k.rpm_limit.map_or_else(|| "-".into(), |n| n.to_string()),
+                    table::date(k.created_at),
+                    table::last(k.last_used_at, now),
+                    k.expires_at.map_or_else(|| "never".into(), table::date),
+                    status(k, now),
+                ]);
+            }
+            t
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,6 +15,29 @@ pub fn new(header: &[&str]) -> Table {
     table
 }
 
+/// What every `list` command prints: pretty JSON with `--json`, else `empty` when there is
+/// nothing to list, else the table built by `table`.
+pub fn print_list(
+    json: bool,
+    items: impl FnOnce() -> Vec<serde_json::Value>,
+    empty: &str,
+    table: impl FnOnce() -> Table,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &items())?;
+        writeln!(out)
+    } else {
+        let table = table();
+        if table.row_count() == 0 {
+            writeln!(out, "{empty}")
+        } else {
+            writeln!(out, "{table}")
+        }
+    }
+}
+
 /// "in 42 min", "3 h ago", "just now": how far `ts` is from `now` (minutes up to 90, then hours,
 /// then days past two days).
 pub fn relative(ts: i64, now: i64) -> String {

@@ -149,3 +149,18 @@ fn revoke_by_name_prefix_or_id() {
         "amq2api: cannot revoke key: no key with id, name or prefix \"nothing-like-it\"\n"
     );
 }
+
+#[test]
+fn empty_lists_say_how_to_fill_them() {
+    let t = TestDir::new();
+    assert_eq!(
+        t.ok(&["keys", "list"]),
+        "No keys. Create one with: amq2api keys create --name NAME\n"
+    );
+    assert_eq!(t.ok(&["keys", "list", "--json"]), "[]\n");
+    assert_eq!(
+        t.ok(&["accounts", "list"]),
+        "No accounts. Add some with: amq2api accounts import FILE\n"
+    );
+    assert_eq!(t.ok(&["accounts", "list", "--json"]), "[]\n");
+}
