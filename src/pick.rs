@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use crate::db::accounts::{self, Account, Health};
 use crate::db::schema::accounts as a;
 use crate::q::error::{AccountAction, ErrorClass, UpstreamError};
+use crate::q::token::permanent_reason;
 
 /// How long a throttled account rests.
 pub const THROTTLE_COOLDOWN_SECS: i64 = 60;
@@ -68,12 +69,16 @@ pub fn apply_failure(
             ErrorClass::ProfileRequired => {
                 (Health::Disabled, None, Some("profileArn required".into()))
             }
-            ErrorClass::ClientRegistrationExpired => (
+            // The same reasons a failed refresh records.
+            class => (
                 Health::Disabled,
                 None,
-                Some("client registration expired".into()),
+                Some(
+                    permanent_reason(class)
+                        .unwrap_or("refresh token invalid")
+                        .into(),
+                ),
             ),
-            _ => (Health::Disabled, None, Some("refresh token invalid".into())),
         },
     };
     accounts::set_health(conn, account_id, health, until, reason.as_deref(), now)?;

@@ -15,7 +15,7 @@ use crate::claude::{count, request as build};
 use crate::db::{self, accounts::Account, usage::NewUsageRecord};
 use crate::error::ApiError;
 use crate::http::auth::ClientKey;
-use crate::http::AppState;
+use crate::http::{write_later, AppState};
 use crate::models::ModelMap;
 use crate::pick;
 use crate::q::answer::Interpreter;
@@ -76,16 +76,8 @@ impl Usage {
             ttfb_ms: self.ttfb.map(|d| d.as_millis() as i64),
             latency_ms: latency.as_millis() as i64,
         };
-        let pool = state.pool.clone();
-        actix_web::rt::spawn(async move {
-            let result = web::block(move || {
-                let mut conn = pool.get().map_err(db::DbError::from)?;
-                db::usage::insert(&mut conn, &row).map_err(db::DbError::from)
-            })
-            .await;
-            if let Ok(Err(e)) = result {
-                log::error!("cannot write the usage row: {e}");
-            }
+        write_later(&state.pool, "the usage row", move |conn| {
+            db::usage::insert(conn, &row)
         });
     }
 
@@ -194,13 +186,9 @@ async fn open_upstream(
     for account in candidates.into_iter().take(MAX_ACCOUNTS_TRIED) {
         match try_account(state, client, &account, body).await {
             Ok(stream) => {
-                let (pool, id) = (state.pool.clone(), account.id);
-                actix_web::rt::spawn(async move {
-                    let _ = web::block(move || {
-                        let mut conn = pool.get().ok()?;
-                        db::accounts::touch_last_used(&mut conn, id, db::now()).ok()
-                    })
-                    .await;
+                let id = account.id;
+                write_later(&state.pool, "the account's last use", move |conn| {
+                    db::accounts::touch_last_used(conn, id, db::now())
                 });
                 return Ok((account, stream));
             }
@@ -268,13 +256,9 @@ fn token_error(e: TokenError) -> ApiError {
 
 /// Records what an upstream error means for the account, off the request path.
 fn note_failure(state: &AppState, account_id: i32, err: &UpstreamError) {
-    let (pool, err) = (state.pool.clone(), err.clone());
-    actix_web::rt::spawn(async move {
-        let _ = web::block(move || {
-            let mut conn = pool.get().ok()?;
-            pick::apply_failure(&mut conn, account_id, &err, db::now()).ok()
-        })
-        .await;
+    let err = err.clone();
+    write_later(&state.pool, "the account's health", move |conn| {
+        pick::apply_failure(conn, account_id, &err, db::now())
     });
 }
 

@@ -129,13 +129,8 @@ fn touch(state: &web::Data<AppState>, key_id: i32) {
         }
         touched.insert(key_id, now);
     }
-    let pool = state.pool.clone();
-    actix_web::rt::spawn(async move {
-        let _ = web::block(move || {
-            let mut conn = pool.get().ok()?;
-            api_keys::touch_last_used(&mut conn, key_id, db::now()).ok()
-        })
-        .await;
+    super::write_later(&state.pool, "the key's last use", move |conn| {
+        api_keys::touch_last_used(conn, key_id, db::now())
     });
 }
 

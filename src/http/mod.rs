@@ -92,6 +92,26 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     response
 }
 
+/// Runs a database write off the request path (usage rows, last-used times, health changes):
+/// the request does not wait for it, and a failure is logged, never returned.
+pub fn write_later<T: Send + 'static>(
+    pool: &db::Pool,
+    what: &'static str,
+    f: impl FnOnce(&mut diesel::SqliteConnection) -> diesel::QueryResult<T> + Send + 'static,
+) {
+    let pool = pool.clone();
+    actix_web::rt::spawn(async move {
+        let result = web::block(move || -> Result<T, db::DbError> {
+            let mut conn = pool.get()?;
+            Ok(f(&mut conn)?)
+        })
+        .await;
+        if let Ok(Err(e)) = result {
+            log::error!("cannot write {what}: {e}");
+        }
+    });
+}
+
 /// Reads a request body of at most `limit` bytes; a larger one is a 413 in the client's shape
 /// (actix's own payload errors would be plain text).
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
