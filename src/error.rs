@@ -80,6 +80,14 @@ impl ApiError {
         }
     }
 
+    /// Seconds after which a retry may succeed, for the `retry-after` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// The error class written to the usage log.
     pub fn class_name(&self) -> &'static str {
         match self {

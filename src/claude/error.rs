@@ -35,11 +35,7 @@ impl ResponseError for ClaudeError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited {
-            retry_after: Some(secs),
-            ..
-        } = &self.0
-        {
+        if let Some(secs) = self.0.retry_after() {
             response.insert_header(("retry-after", secs.to_string()));
         }
         response.json(body(&self.0))
