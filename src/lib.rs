@@ -13,4 +13,5 @@ pub mod openai;
 pub mod pick;
 pub mod proxy;
 pub mod q;
+pub mod render;
 pub mod tokens;

@@ -59,6 +59,25 @@ const CLAUDE_NAMES: &[(&str, &str)] = &[
     ("claude-3-5-haiku", "claude-haiku-4.5"),
 ];
 
+/// The models `/v1/models` lists: Anthropic names clients pick from, with a display name and
+/// release date (UTC midnight). Each is listed plain and with the `-thinking` suffix.
+const LISTED: &[(&str, &str, &str)] = &[
+    ("claude-opus-4-6", "Claude Opus 4.6", "2026-02-05"),
+    ("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17"),
+    ("claude-opus-4-5", "Claude Opus 4.5", "2025-11-24"),
+    ("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-15"),
+    ("claude-sonnet-4-5", "Claude Sonnet 4.5", "2025-09-29"),
+];
+
+/// One entry of the model list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedModel {
+    pub id: String,
+    pub display_name: String,
+    /// Release date, unix seconds.
+    pub created: i64,
+}
+
 /// Family keyword → the best Amazon Q id of that family, for names newer than the table.
 const FAMILIES: &[(&str, &str)] = &[
     ("opus", "claude-opus-4.5"),
@@ -182,6 +201,42 @@ impl ModelMap {
         rows
     }
 
+    /// What `/v1/models` lists: the operator's override names first (newest first is not
+    /// meaningful for them), then the built-in Anthropic names, each followed by its `-thinking`
+    /// variant.
+    pub fn listed(&self) -> Vec<ListedModel> {
+        let date = |d: &str| {
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp())
+                .unwrap_or(0)
+        };
+        let created_of = |upstream: &str| {
+            LISTED
+                .iter()
+                .find(|(name, _, _)| known_alias(name) == Some(upstream))
+                .map_or(0, |(_, _, d)| date(d))
+        };
+        let mut out: Vec<ListedModel> = self
+            .overrides
+            .iter()
+            .map(|(from, to)| ListedModel {
+                id: from.clone(),
+                display_name: from.clone(),
+                created: created_of(to),
+            })
+            .collect();
+        for (id, display, d) in LISTED {
+            for (suffix, note) in [("", ""), ("-thinking", " (thinking)")] {
+                out.push(ListedModel {
+                    id: format!("{id}{suffix}"),
+                    display_name: format!("{display}{note}"),
+                    created: date(d),
+                });
+            }
+        }
+        out
+    }
+
     /// The default model for names of other vendors.
     pub fn default_model(&self) -> &str {
         &self.default_model
@@ -252,6 +307,37 @@ fn family(lower: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_models_resolve_to_what_their_names_say() {
+        let map = ModelMap::with_overrides("gpt-4o=claude-opus-4-5", "").unwrap();
+        let listed = map.listed();
+        assert_eq!(listed.len(), 11);
+        assert_eq!(
+            listed[0],
+            ListedModel {
+                id: "gpt-4o".into(),
+                display_name: "gpt-4o".into(),
+                created: 1_763_942_400
+            }
+        );
+        assert_eq!(
+            listed[1],
+            ListedModel {
+                id: "claude-opus-4-6".into(),
+                display_name: "Claude Opus 4.6".into(),
+                created: 1_770_249_600
+            }
+        );
+        assert_eq!(listed[2].id, "claude-opus-4-6-thinking");
+        assert_eq!(listed[2].display_name, "Claude Opus 4.6 (thinking)");
+        for m in &listed[1..] {
+            let r = map.resolve(&m.id).unwrap();
+            assert_eq!(r.thinking, m.id.ends_with("-thinking"), "{}", m.id);
+            let base = m.id.trim_end_matches("-thinking");
+            assert_eq!(r.upstream, known_alias(base).unwrap(), "{}", m.id);
+        }
+    }
 
     fn up(map: &ModelMap, name: &str) -> String {
         map.resolve(name).unwrap().upstream

@@ -1,6 +1,7 @@
 //! The pipeline for one request, the one place that strings the stages together:
 //! pick an account → its access token → the request builder → Amazon Q → decode → interpret →
-//! render (streamed or as one message) → the usage row and the access-log line.
+//! render (streamed or as one message) → the usage row and the access-log line. Both front ends
+//! (Claude, OpenAI) come through here; they differ only in their renderer ([`Front`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,9 @@ use actix_web::{web, HttpResponse};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::claude::stream::{ClaudeMessage, ClaudeStream, SseEvent};
+use futures_util::future::{select, Either, LocalBoxFuture};
+
+use crate::claude::stream::{ClaudeMessage, ClaudeStream};
 use crate::claude::types::MessagesRequest;
 use crate::claude::{count, request as build};
 use crate::db::{self, usage::NewUsageRecord};
@@ -20,6 +23,7 @@ use crate::models::ModelMap;
 use crate::pick;
 use crate::q::answer::Interpreter;
 use crate::q::client::ChatStream;
+use crate::render::{Collector, Renderer};
 
 /// What the usage row and the access-log line need, filled in as the request goes.
 struct Usage {
@@ -82,17 +86,36 @@ impl Usage {
     }
 }
 
-/// `POST /v1/messages`.
-pub async fn messages(
+/// Which client protocol a request came in on, with what its renderer needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    Claude,
+    OpenAi { include_usage: bool },
+}
+
+/// One proxied request: the endpoint (for the usage row and the log), the protocol, and the
+/// request in the one shape the builder takes.
+pub struct Call {
+    pub endpoint: &'static str,
+    pub front: Front,
+    pub req: MessagesRequest,
+}
+
+/// The account that took the request and its open answer stream.
+type Opened = (db::accounts::Account, ChatStream);
+
+/// Runs one request through the pipeline.
+pub async fn run(
     state: web::Data<AppState>,
     client: web::Data<awc::Client>,
     key: ClientKey,
-    req: MessagesRequest,
+    call: Call,
 ) -> Result<HttpResponse, ApiError> {
+    let Call { endpoint, front, req } = call;
     let mut usage = Usage {
         started: Instant::now(),
         key,
-        endpoint: "/v1/messages",
+        endpoint,
         model_requested: req.model.clone(),
         model_upstream: None,
         stream: req.stream,
@@ -111,31 +134,86 @@ pub async fn messages(
         }
     };
     usage.model_upstream = Some(built.upstream_model.clone());
-    let (account, stream) = match pick::open(&state, &client, &built.request).await {
-        Ok(opened) => opened,
-        Err(e) => {
-            usage.fail(&state, &e);
-            return Err(e);
-        }
-    };
-    usage.account = Some((account.id, account.name.clone()));
     let interpreter = Interpreter::new(
         built.thinking,
         built.tool_names.clone(),
         ModelMap::context_window(&built.upstream_model),
     );
-    let message_id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    if req.stream {
-        Ok(stream_response(
-            state,
-            stream,
-            interpreter,
-            message_id,
-            req.model,
-            usage,
-        ))
-    } else {
-        collect_response(&state, stream, interpreter, message_id, req.model, usage).await
+    let answer = Answering {
+        interpreter,
+        front,
+        model: req.model,
+        created: chrono::Utc::now().timestamp(),
+    };
+    let mut opening: LocalBoxFuture<'static, Result<Opened, ApiError>> = {
+        let (state, client, body) = (state.clone(), client.clone(), built.request);
+        Box::pin(async move { pick::open(&state, &client, &body).await })
+    };
+    if !req.stream {
+        return match opening.await {
+            Ok(opened) => collect_response(&state, opened, answer, usage).await,
+            Err(e) => {
+                usage.fail(&state, &e);
+                Err(e)
+            }
+        };
+    }
+    // A stream answers with its HTTP status when the upstream opens (or fails) within a ping
+    // interval; a failover that takes longer commits to the stream and keeps the client waiting
+    // with pings, and an error then goes in-band.
+    let deadline = Box::pin(tokio::time::sleep(state.ping_every));
+    match select(opening, deadline).await {
+        Either::Left((Ok(opened), _)) => Ok(stream_response(state, Upstream::Open(opened), answer, usage)),
+        Either::Left((Err(e), _)) => {
+            usage.fail(&state, &e);
+            Err(e)
+        }
+        Either::Right((_, still_opening)) => {
+            opening = still_opening;
+            Ok(stream_response(state, Upstream::Opening(opening), answer, usage))
+        }
+    }
+}
+
+/// What turns the upstream's events into the client's answer.
+struct Answering {
+    interpreter: Interpreter,
+    front: Front,
+    /// The model as the client named it, echoed back.
+    model: String,
+    created: i64,
+}
+
+impl Answering {
+    fn renderer(&self, input_tokens: u64) -> Box<dyn Renderer> {
+        match self.front {
+            Front::Claude => Box::new(ClaudeStream::new(message_id(self.front), self.model.clone(), input_tokens)),
+            Front::OpenAi { include_usage } => Box::new(crate::openai::stream::OpenAiStream::new(
+                message_id(self.front),
+                self.model.clone(),
+                self.created,
+                include_usage,
+            )),
+        }
+    }
+
+    fn collector(&self) -> Box<dyn Collector> {
+        match self.front {
+            Front::Claude => Box::new(ClaudeMessage::new(message_id(self.front), self.model.clone())),
+            Front::OpenAi { .. } => Box::new(crate::openai::stream::OpenAiMessage::new(
+                message_id(self.front),
+                self.model.clone(),
+                self.created,
+            )),
+        }
+    }
+}
+
+fn message_id(front: Front) -> String {
+    let id = uuid::Uuid::new_v4().simple();
+    match front {
+        Front::Claude => format!("msg_{id}"),
+        Front::OpenAi { .. } => format!("chatcmpl-{id}"),
     }
 }
 
@@ -156,34 +234,34 @@ fn build_request(
     Ok(built)
 }
 
-/// Non-streaming: read the whole answer, then reply with one message.
+/// Non-streaming: read the whole answer, then reply with one body.
 async fn collect_response(
     state: &AppState,
-    mut stream: ChatStream,
-    mut interpreter: Interpreter,
-    message_id: String,
-    model: String,
+    (account, mut stream): Opened,
+    answer: Answering,
     mut usage: Usage,
 ) -> Result<HttpResponse, ApiError> {
-    let mut message = ClaudeMessage::new(message_id, model);
+    usage.account = Some((account.id, account.name.clone()));
+    let mut message = answer.collector();
+    let mut interpreter = answer.interpreter;
     loop {
         match stream.next_event().await {
             Ok(Some(event)) => {
                 usage.ttfb.get_or_insert_with(|| usage.started.elapsed());
-                for answer in interpreter.on_event(event) {
-                    message.on_answer(answer);
+                for a in interpreter.on_event(event) {
+                    message.on_answer(a);
                 }
             }
             Ok(None) => {
-                for answer in interpreter.finish() {
-                    message.on_answer(answer);
+                for a in interpreter.finish() {
+                    message.on_answer(a);
                 }
                 break;
             }
             Err(e) => match interpreter.on_error(&e) {
                 Some(answers) => {
-                    for answer in answers {
-                        message.on_answer(answer);
+                    for a in answers {
+                        message.on_answer(a);
                     }
                     break;
                 }
@@ -209,26 +287,24 @@ async fn collect_response(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// Streaming: `message_start` at once, then every event as soon as it is rendered, pings while
+/// The upstream side of a stream: open, or still failing over.
+enum Upstream {
+    Open(Opened),
+    Opening(LocalBoxFuture<'static, Result<Opened, ApiError>>),
+}
+
+type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Streaming: the opening event at once, then every event as soon as it is rendered, pings while
 /// Amazon Q is silent, and the usage row when the stream ends (also when the client leaves).
 fn stream_response(
     state: web::Data<AppState>,
-    stream: ChatStream,
-    interpreter: Interpreter,
-    message_id: String,
-    model: String,
+    upstream: Upstream,
+    answer: Answering,
     usage: Usage,
 ) -> HttpResponse {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    let renderer = ClaudeStream::new(message_id, model, usage.input_tokens);
-    actix_web::rt::spawn(pump(
-        state.into_inner(),
-        stream,
-        interpreter,
-        renderer,
-        usage,
-        tx,
-    ));
+    actix_web::rt::spawn(pump(state.into_inner(), upstream, answer, usage, tx));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -239,77 +315,84 @@ fn stream_response(
         .streaming(body)
 }
 
-async fn send(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, events: Vec<SseEvent>) -> bool {
-    for event in events {
-        if tx.send(Ok(event.to_bytes())).await.is_err() {
+async fn send(tx: &Tx, chunks: Vec<Bytes>) -> bool {
+    for chunk in chunks {
+        if tx.send(Ok(chunk)).await.is_err() {
             return false;
         }
     }
     true
 }
 
-async fn pump(
-    state: Arc<AppState>,
-    mut stream: ChatStream,
-    mut interpreter: Interpreter,
-    mut renderer: ClaudeStream,
-    mut usage: Usage,
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-) {
+async fn pump(state: Arc<AppState>, upstream: Upstream, answer: Answering, mut usage: Usage, tx: Tx) {
+    let mut renderer = answer.renderer(usage.input_tokens);
+    let mut interpreter = answer.interpreter;
     let mut open = send(&tx, renderer.start()).await;
-    while open {
-        let next = match tokio::time::timeout(state.ping_every, stream.next_event()).await {
-            Err(_) => {
-                open = send(
-                    &tx,
-                    vec![SseEvent {
-                        event: "ping",
-                        data: serde_json::json!({"type": "ping"}),
-                    }],
-                )
-                .await;
-                continue;
+    let opened = match upstream {
+        Upstream::Open(opened) => Some(opened),
+        Upstream::Opening(mut opening) => loop {
+            if !open {
+                break None;
             }
-            Ok(next) => next,
-        };
-        match next {
-            Ok(Some(event)) => {
-                usage.ttfb.get_or_insert_with(|| usage.started.elapsed());
-                let mut out = Vec::new();
-                for answer in interpreter.on_event(event) {
-                    out.extend(renderer.on_answer(answer));
+            let tick = Box::pin(tokio::time::sleep(state.ping_every));
+            match select(opening, tick).await {
+                Either::Left((Ok(opened), _)) => break Some(opened),
+                Either::Left((Err(e), _)) => {
+                    usage.status = e.status();
+                    usage.error_class = Some(e.class_name());
+                    send(&tx, renderer.fail(&e)).await;
+                    usage.record(&state);
+                    return;
                 }
-                open = send(&tx, out).await;
+                Either::Right((_, still)) => {
+                    opening = still;
+                    open = send(&tx, vec![renderer.ping()]).await;
+                }
             }
-            Ok(None) => {
-                finish(&mut interpreter, &mut renderer, &mut usage, &tx).await;
-                break;
-            }
-            Err(e) => {
-                match interpreter.on_error(&e) {
-                    Some(answers) => {
-                        let mut out = Vec::new();
-                        for answer in answers {
-                            out.extend(renderer.on_answer(answer));
+        },
+    };
+    if let Some((account, mut stream)) = opened {
+        usage.account = Some((account.id, account.name.clone()));
+        while open {
+            let next = match tokio::time::timeout(state.ping_every, stream.next_event()).await {
+                Err(_) => {
+                    open = send(&tx, vec![renderer.ping()]).await;
+                    continue;
+                }
+                Ok(next) => next,
+            };
+            match next {
+                Ok(Some(event)) => {
+                    usage.ttfb.get_or_insert_with(|| usage.started.elapsed());
+                    let mut out = Vec::new();
+                    for a in interpreter.on_event(event) {
+                        out.extend(renderer.on_answer(a));
+                    }
+                    open = send(&tx, out).await;
+                }
+                Ok(None) => {
+                    finish(&mut interpreter, renderer.as_mut(), &mut usage, &tx).await;
+                    break;
+                }
+                Err(e) => {
+                    match interpreter.on_error(&e) {
+                        Some(answers) => {
+                            let mut out = Vec::new();
+                            for a in answers {
+                                out.extend(renderer.on_answer(a));
+                            }
+                            send(&tx, out).await;
+                            finish(&mut interpreter, renderer.as_mut(), &mut usage, &tx).await;
                         }
-                        send(&tx, out).await;
-                        finish(&mut interpreter, &mut renderer, &mut usage, &tx).await;
+                        None => {
+                            log::warn!("Amazon Q failed mid-stream: {e}");
+                            usage.error_class = Some(e.class.as_str());
+                            usage.output_tokens = renderer.output_tokens();
+                            send(&tx, renderer.fail(&ApiError::Upstream(e))).await;
+                        }
                     }
-                    None => {
-                        log::warn!("Amazon Q failed mid-stream: {e}");
-                        usage.error_class = Some(e.class.as_str());
-                        usage.output_tokens = renderer.output_tokens();
-                        send(
-                            &tx,
-                            renderer.fail(
-                                e.class.anthropic_error_type(),
-                                &ApiError::Upstream(e).message(),
-                            ),
-                        )
-                        .await;
-                    }
+                    break;
                 }
-                break;
             }
         }
     }
@@ -322,13 +405,13 @@ async fn pump(
 
 async fn finish(
     interpreter: &mut Interpreter,
-    renderer: &mut ClaudeStream,
+    renderer: &mut dyn Renderer,
     usage: &mut Usage,
-    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    tx: &Tx,
 ) {
     let mut out = Vec::new();
-    for answer in interpreter.finish() {
-        out.extend(renderer.on_answer(answer));
+    for a in interpreter.finish() {
+        out.extend(renderer.on_answer(a));
     }
     let input = interpreter
         .upstream_input_tokens()

@@ -9,6 +9,7 @@ use super::{read_body, AppState, MAX_BODY};
 use crate::claude::error::ClaudeError;
 use crate::claude::types::MessagesRequest;
 use crate::error::ApiError;
+use crate::proxy::{Call, Front};
 
 /// The body as a Claude request; the key is checked before the body is looked at.
 fn parse(body: &[u8]) -> Result<MessagesRequest, ClaudeError> {
@@ -27,7 +28,12 @@ pub async fn create_message(
 ) -> Result<HttpResponse, ClaudeError> {
     let body = read_body(payload, MAX_BODY).await?;
     let req = parse(&body)?;
-    crate::proxy::messages(state, client, key, req)
+    let call = Call {
+        endpoint: "/v1/messages",
+        front: Front::Claude,
+        req,
+    };
+    crate::proxy::run(state, client, key, call)
         .await
         .map_err(ClaudeError)
 }

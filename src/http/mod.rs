@@ -3,8 +3,10 @@
 //! protocol's error JSON.
 
 pub mod auth;
+pub mod chat;
 pub mod health;
 pub mod messages;
+pub mod models;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::claude::error::ClaudeError;
+use crate::openai::error::OpenAiError;
 use crate::db;
 use crate::error::ApiError;
 use crate::models::ModelMap;
@@ -65,12 +68,48 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(messages::count_tokens))
                 .default_service(web::to(method_not_allowed)),
         )
+        .service(
+            web::resource(["/v1/chat/completions", "/v1/v1/chat/completions"])
+                .route(web::post().to(chat::create_chat_completion))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(["/v1/models", "/v1/v1/models"])
+                .route(web::get().to(models::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(["/v1/models/{id}", "/v1/v1/models/{id}"])
+                .route(web::get().to(models::get))
+                .default_service(web::to(method_not_allowed)),
+        )
         .default_service(web::to(not_found));
 }
 
+/// Path prefixes of OpenAI's API: errors there are in OpenAI's shape (unless the caller sends
+/// `anthropic-version`, as Anthropic's SDKs do on `/v1/models`).
+const OPENAI_PREFIXES: &[&str] = &[
+    "/v1/chat/",
+    "/v1/v1/chat/",
+    "/v1/models",
+    "/v1/v1/models",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+];
+
+/// Whether `req` gets OpenAI-shaped errors.
+pub fn speaks_openai(req: &HttpRequest) -> bool {
+    !models::is_anthropic(req) && OPENAI_PREFIXES.iter().any(|p| req.path().starts_with(p))
+}
+
 /// The error shape for `req`'s protocol.
-pub fn error_for(_req: &HttpRequest, e: ApiError) -> actix_web::Error {
-    ClaudeError(e).into()
+pub fn error_for(req: &HttpRequest, e: ApiError) -> actix_web::Error {
+    if speaks_openai(req) {
+        OpenAiError(e).into()
+    } else {
+        ClaudeError(e).into()
+    }
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -87,7 +126,7 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
         req.method(),
         req.path()
     ));
-    let mut response = actix_web::ResponseError::error_response(&ClaudeError(e));
+    let mut response = error_for(&req, e).error_response();
     *response.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
     response
 }
@@ -135,6 +174,7 @@ mod tests {
 
     use super::read_body;
     use crate::claude::error::ClaudeError;
+use crate::openai::error::OpenAiError;
 
     #[actix_web::test]
     async fn an_oversized_body_is_a_413_in_anthropic_shape() {
