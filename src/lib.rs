@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod import;
 pub mod models;
+pub mod openai;
 pub mod pick;
 pub mod proxy;
 pub mod q;
