@@ -44,7 +44,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::q::answer::{Answer, StopReason};
-use crate::tokens;
+use crate::tokens::{self, OutputCounter};
 
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,46 +86,6 @@ fn usage(input_tokens: u64, output_tokens: u64) -> Value {
 
 fn is_empty_object(v: &Value) -> bool {
     v.as_object().is_some_and(Map::is_empty)
-}
-
-/// Uncounted text longer than this is counted up to its last whitespace.
-const COUNT_CHUNK: usize = 1024;
-/// Uncounted text without whitespace longer than this is counted as it is.
-const COUNT_MAX: usize = 16 * 1024;
-
-/// Running output token count that keeps only the text not yet counted.
-#[derive(Debug, Default)]
-struct OutputCounter {
-    counted: u64,
-    pending: String,
-}
-
-impl OutputCounter {
-    fn add(&mut self, text: &str) {
-        self.pending.push_str(text);
-        if self.pending.len() < COUNT_CHUNK {
-            return;
-        }
-        // Cut before whitespace: cl100k tokens carry their leading space.
-        match self.pending.rfind(char::is_whitespace).filter(|&i| i > 0) {
-            Some(cut) => {
-                self.counted += tokens::count(&self.pending[..cut]);
-                self.pending.drain(..cut);
-            }
-            None if self.pending.len() >= COUNT_MAX => self.flush(),
-            None => {}
-        }
-    }
-
-    /// A block ended: its tokens never merge with the next block's.
-    fn flush(&mut self) {
-        self.counted += tokens::count(&self.pending);
-        self.pending.clear();
-    }
-
-    fn total(&self) -> u64 {
-        self.counted + tokens::count(&self.pending)
-    }
 }
 
 /// The content block being streamed.
@@ -1107,7 +1067,6 @@ mod tests {
             let _ = s.on_answer(Answer::Text(word.into()));
             whole.push_str(word);
         }
-        assert!(s.counter.pending.len() < 2 * COUNT_CHUNK);
         assert_eq!(s.output_tokens(), tokens::count(&whole));
         let _ = s.on_answer(Answer::ToolStart {
             id: "t".into(),
