@@ -207,7 +207,12 @@ impl ModelMap {
     pub fn listed(&self) -> Vec<ListedModel> {
         let date = |d: &str| {
             chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp())
+                .map(|d| {
+                    d.and_hms_opt(0, 0, 0)
+                        .unwrap_or_default()
+                        .and_utc()
+                        .timestamp()
+                })
                 .unwrap_or(0)
         };
         let created_of = |upstream: &str| {

@@ -111,7 +111,11 @@ pub async fn run(
     key: ClientKey,
     call: Call,
 ) -> Result<HttpResponse, ApiError> {
-    let Call { endpoint, front, req } = call;
+    let Call {
+        endpoint,
+        front,
+        req,
+    } = call;
     let mut usage = Usage {
         started: Instant::now(),
         key,
@@ -163,14 +167,24 @@ pub async fn run(
     // with pings, and an error then goes in-band.
     let deadline = Box::pin(tokio::time::sleep(state.ping_every));
     match select(opening, deadline).await {
-        Either::Left((Ok(opened), _)) => Ok(stream_response(state, Upstream::Open(opened), answer, usage)),
+        Either::Left((Ok(opened), _)) => Ok(stream_response(
+            state,
+            Upstream::Open(Box::new(opened)),
+            answer,
+            usage,
+        )),
         Either::Left((Err(e), _)) => {
             usage.fail(&state, &e);
             Err(e)
         }
         Either::Right((_, still_opening)) => {
             opening = still_opening;
-            Ok(stream_response(state, Upstream::Opening(opening), answer, usage))
+            Ok(stream_response(
+                state,
+                Upstream::Opening(opening),
+                answer,
+                usage,
+            ))
         }
     }
 }
@@ -187,7 +201,11 @@ struct Answering {
 impl Answering {
     fn renderer(&self, input_tokens: u64) -> Box<dyn Renderer> {
         match self.front {
-            Front::Claude => Box::new(ClaudeStream::new(message_id(self.front), self.model.clone(), input_tokens)),
+            Front::Claude => Box::new(ClaudeStream::new(
+                message_id(self.front),
+                self.model.clone(),
+                input_tokens,
+            )),
             Front::OpenAi { include_usage } => Box::new(crate::openai::stream::OpenAiStream::new(
                 message_id(self.front),
                 self.model.clone(),
@@ -199,7 +217,10 @@ impl Answering {
 
     fn collector(&self) -> Box<dyn Collector> {
         match self.front {
-            Front::Claude => Box::new(ClaudeMessage::new(message_id(self.front), self.model.clone())),
+            Front::Claude => Box::new(ClaudeMessage::new(
+                message_id(self.front),
+                self.model.clone(),
+            )),
             Front::OpenAi { .. } => Box::new(crate::openai::stream::OpenAiMessage::new(
                 message_id(self.front),
                 self.model.clone(),
@@ -289,7 +310,7 @@ async fn collect_response(
 
 /// The upstream side of a stream: open, or still failing over.
 enum Upstream {
-    Open(Opened),
+    Open(Box<Opened>),
     Opening(LocalBoxFuture<'static, Result<Opened, ApiError>>),
 }
 
@@ -324,12 +345,18 @@ async fn send(tx: &Tx, chunks: Vec<Bytes>) -> bool {
     true
 }
 
-async fn pump(state: Arc<AppState>, upstream: Upstream, answer: Answering, mut usage: Usage, tx: Tx) {
+async fn pump(
+    state: Arc<AppState>,
+    upstream: Upstream,
+    answer: Answering,
+    mut usage: Usage,
+    tx: Tx,
+) {
     let mut renderer = answer.renderer(usage.input_tokens);
     let mut interpreter = answer.interpreter;
     let mut open = send(&tx, renderer.start()).await;
     let opened = match upstream {
-        Upstream::Open(opened) => Some(opened),
+        Upstream::Open(opened) => Some(*opened),
         Upstream::Opening(mut opening) => loop {
             if !open {
                 break None;

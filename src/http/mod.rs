@@ -15,10 +15,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use crate::claude::error::ClaudeError;
-use crate::openai::error::OpenAiError;
 use crate::db;
 use crate::error::ApiError;
 use crate::models::ModelMap;
+use crate::openai::error::OpenAiError;
 use crate::q::config::UpstreamConfig;
 use crate::q::token::Refresher;
 
@@ -174,7 +174,6 @@ mod tests {
 
     use super::read_body;
     use crate::claude::error::ClaudeError;
-use crate::openai::error::OpenAiError;
 
     #[actix_web::test]
     async fn an_oversized_body_is_a_413_in_anthropic_shape() {

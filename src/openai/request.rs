@@ -151,9 +151,11 @@ pub fn convert(req: ChatRequest) -> Result<Converted, BuildError> {
                 "low" => 4_096,
                 "medium" => 12_288,
                 "high" | "xhigh" => 24_576,
-                other => return Err(invalid(format!(
+                other => {
+                    return Err(invalid(format!(
                     "reasoning_effort: expected none, minimal, low, medium or high, got {other:?}"
-                ))),
+                )))
+                }
             }),
         }),
     };
