@@ -25,6 +25,8 @@ pub mod env {
     pub const DEFAULT_MODEL: &str = "AMQ2API_DEFAULT_MODEL";
     pub const MODEL_MAP: &str = "AMQ2API_MODEL_MAP";
     pub const PING_INTERVAL: &str = "AMQ2API_PING_INTERVAL";
+    pub const METRICS_PUBLIC: &str = "AMQ2API_METRICS_PUBLIC";
+    pub const SHUTDOWN_TIMEOUT: &str = "AMQ2API_SHUTDOWN_TIMEOUT";
     pub const SEED_REFRESH_TOKEN: &str = "AMAZONQ_REFRESH_TOKEN";
     pub const SEED_CLIENT_ID: &str = "AMAZONQ_CLIENT_ID";
     pub const SEED_CLIENT_SECRET: &str = "AMAZONQ_CLIENT_SECRET";
@@ -82,6 +84,12 @@ pub struct ServeArgs {
     /// Seconds of upstream silence before a `ping` event keeps a stream alive
     #[arg(long, value_name = "SECS", env = env::PING_INTERVAL, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     pub ping_interval: u64,
+    /// Serve `/metrics` without an admin key (for a Prometheus on a private network)
+    #[arg(long, env = env::METRICS_PUBLIC)]
+    pub metrics_public: bool,
+    /// Seconds in-flight requests (long streams too) may take to finish after SIGTERM/SIGINT
+    #[arg(long, value_name = "SECS", env = env::SHUTDOWN_TIMEOUT, default_value_t = 30)]
+    pub shutdown_timeout: u64,
     /// Extra model aliases, `from=to,from2=to2` (checked before the built-in table)
     #[arg(long, env = env::MODEL_MAP, default_value = "")]
     pub model_map: String,

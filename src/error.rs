@@ -30,6 +30,9 @@ pub enum ApiError {
     /// Amazon Q (or its token endpoint) failed; the class decides the status.
     #[error("{0}")]
     Upstream(UpstreamError),
+    /// The server is shutting down and its grace period for this request is over.
+    #[error("the server is shutting down; retry the request")]
+    ShuttingDown,
     /// Our own failure (database, bug). The message is safe to show; details go to the log.
     #[error("{0}")]
     Internal(String),
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => 429,
             ApiError::NoAccount(_) => 503,
             ApiError::Upstream(e) => e.class.client_status(),
+            ApiError::ShuttingDown => 503,
             ApiError::Internal(_) => 500,
         }
     }
@@ -61,6 +65,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limit_error",
             ApiError::NoAccount(_) => "overloaded_error",
             ApiError::Upstream(e) => e.class.anthropic_error_type(),
+            ApiError::ShuttingDown => "overloaded_error",
             ApiError::Internal(_) => "api_error",
         }
     }
@@ -99,6 +104,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NoAccount(_) => "no_account",
             ApiError::Upstream(e) => e.class.as_str(),
+            ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -18,7 +18,8 @@ use crate::claude::{count, request as build};
 use crate::db::{self, usage::NewUsageRecord};
 use crate::error::ApiError;
 use crate::http::auth::ClientKey;
-use crate::http::{write_later, AppState};
+use crate::http::AppState;
+use crate::metrics::{EndpointLabels, RequestLabels, TokenLabels};
 use crate::models::ModelMap;
 use crate::pick;
 use crate::q::answer::Interpreter;
@@ -74,9 +75,33 @@ impl Usage {
             ttfb_ms: self.ttfb.map(|d| d.as_millis() as i64),
             latency_ms: latency.as_millis() as i64,
         };
-        write_later(&state.pool, "the usage row", move |conn| {
-            db::usage::insert(conn, &row)
-        });
+        let m = crate::metrics::get();
+        let model = row.model_upstream.clone().unwrap_or_else(|| "-".to_owned());
+        m.requests
+            .get_or_create(&RequestLabels {
+                endpoint: row.endpoint.clone(),
+                model: model.clone(),
+                status: self.status,
+            })
+            .inc();
+        for (direction, n) in [("input", row.input_tokens), ("output", row.output_tokens)] {
+            m.tokens
+                .get_or_create(&TokenLabels {
+                    direction,
+                    model: model.clone(),
+                })
+                .inc_by(n.max(0) as u64);
+        }
+        let endpoint = EndpointLabels {
+            endpoint: row.endpoint.clone(),
+        };
+        if let Some(ttfb) = self.ttfb {
+            m.ttfb.get_or_create(&endpoint).observe(ttfb.as_secs_f64());
+        }
+        m.latency
+            .get_or_create(&endpoint)
+            .observe(latency.as_secs_f64());
+        state.usage.push(row);
     }
 
     fn fail(mut self, state: &AppState, e: &ApiError) {
@@ -265,8 +290,17 @@ async fn collect_response(
     usage.account = Some((account.id, account.name.clone()));
     let mut message = answer.collector();
     let mut interpreter = answer.interpreter;
+    let mut shutdown = state.shutdown.subscribe();
     loop {
-        match stream.next_event().await {
+        let next = tokio::select! {
+            next = stream.next_event() => next,
+            _ = shutting_down(&mut shutdown) => {
+                let e = ApiError::ShuttingDown;
+                usage.fail(state, &e);
+                return Err(e);
+            }
+        };
+        match next {
             Ok(Some(event)) => {
                 usage.ttfb.get_or_insert_with(|| usage.started.elapsed());
                 for a in interpreter.on_event(event) {
@@ -354,6 +388,7 @@ async fn pump(
 ) {
     let mut renderer = answer.renderer(usage.input_tokens);
     let mut interpreter = answer.interpreter;
+    let mut shutdown = state.shutdown.subscribe();
     let mut open = send(&tx, renderer.start()).await;
     let opened = match upstream {
         Upstream::Open(opened) => Some(*opened),
@@ -381,7 +416,18 @@ async fn pump(
     if let Some((account, mut stream)) = opened {
         usage.account = Some((account.id, account.name.clone()));
         while open {
-            let next = match tokio::time::timeout(state.ping_every, stream.next_event()).await {
+            let next = tokio::select! {
+                next = tokio::time::timeout(state.ping_every, stream.next_event()) => next,
+                _ = shutting_down(&mut shutdown) => {
+                    let e = ApiError::ShuttingDown;
+                    usage.status = e.status();
+                    usage.error_class = Some(e.class_name());
+                    usage.output_tokens = renderer.output_tokens();
+                    send(&tx, renderer.fail(&e)).await;
+                    break;
+                }
+            };
+            let next = match next {
                 Err(_) => {
                     open = send(&tx, vec![renderer.ping()]).await;
                     continue;
@@ -428,6 +474,13 @@ async fn pump(
         usage.output_tokens = renderer.output_tokens();
     }
     usage.record(&state);
+}
+
+/// Resolves once the shutdown grace period is over.
+async fn shutting_down(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|over| *over).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn finish(

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -26,8 +27,12 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::tokens::warm_up();
     let upstream = UpstreamConfig::from_args(&args.upstream);
     let mut state = AppState::new(pool, upstream, models);
-    state.ping_every = std::time::Duration::from_secs(args.ping_interval);
+    state.ping_every = Duration::from_secs(args.ping_interval);
+    state.metrics_public = args.metrics_public;
+    let grace = Duration::from_secs(args.shutdown_timeout);
     let state = web::Data::new(state);
+    let usage = state.usage.clone();
+    let shutdown = state.shutdown.clone();
     actix_web::rt::System::new().block_on(async move {
         let cfg = state.upstream.clone();
         let mut server = HttpServer::new(move || {
@@ -38,13 +43,18 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
                     middleware::Logger::new("%r %s %Dms")
                         .exclude("/v1/messages")
                         .exclude("/v1/v1/messages")
+                        .exclude("/v1/chat/completions")
+                        .exclude("/v1/v1/chat/completions")
                         .exclude("/health"),
                 )
                 .configure(http::configure)
         })
         // SSE events are small writes that must leave at once, not wait for Nagle's algorithm.
         .tcp_nodelay(true)
-        .shutdown_timeout(30);
+        // Signals are ours (see `on_signals`); actix only enforces a last-resort deadline after
+        // the streams still open at the grace deadline got their error event.
+        .disable_signals()
+        .shutdown_timeout(args.shutdown_timeout + 5);
         if let Some(workers) = args.workers {
             server = server.workers(workers.max(1));
         }
@@ -54,9 +64,58 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         for addr in server.addrs() {
             log::info!("listening on http://{addr}");
         }
-        server.run().await.context("server failed")
+        let server = server.run();
+        actix_web::rt::spawn(on_signals(server.handle(), shutdown, grace));
+        server.await.context("server failed")
     })?;
+    if !usage.flush(Duration::from_secs(10)) {
+        log::error!("some usage rows could not be written before exit");
+    }
+    log::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or SIGINT: stop accepting connections and let in-flight requests finish for `grace`;
+/// then every stream still open ends with an error event in its protocol (`shutdown` fires).
+/// A second signal exits at once.
+async fn on_signals(
+    server: actix_web::dev::ServerHandle,
+    shutdown: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    grace: Duration,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot install the signal handlers: stop the server with SIGKILL");
+        return;
+    };
+    let mut next_signal = async move || {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    };
+    let name = next_signal().await;
+    log::info!(
+        "{name}: shutting down; no new connections, in-flight requests have {}s to finish",
+        grace.as_secs()
+    );
+    actix_web::rt::spawn(server.stop(true));
+    tokio::select! {
+        _ = tokio::time::sleep(grace) => {
+            log::warn!("shutdown grace period over: ending the streams still open");
+            shutdown.send_replace(true);
+        }
+        name = next_signal() => {
+            log::warn!("second signal ({name}): exiting now");
+            std::process::exit(1);
+        }
+    }
+    let name = next_signal().await;
+    log::warn!("second signal ({name}): exiting now");
+    std::process::exit(1);
 }
 
 /// The seed's single-account mode: `AMAZONQ_REFRESH_TOKEN` (+ client id and secret, optional

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chat;
 pub mod health;
 pub mod messages;
+pub mod metrics;
 pub mod models;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::models::ModelMap;
 use crate::openai::error::OpenAiError;
 use crate::q::config::UpstreamConfig;
 use crate::q::token::Refresher;
+use crate::usage::UsageLog;
 
 /// Largest request body: ten 10 MiB images in base64 plus the conversation.
 pub const MAX_BODY: usize = 160 * 1024 * 1024;
@@ -36,6 +38,12 @@ pub struct AppState {
     pub ping_every: std::time::Duration,
     /// Keys whose `last_used_at` was written recently (written at most once a minute).
     pub key_touches: std::sync::Mutex<std::collections::HashMap<i32, Instant>>,
+    /// The usage rows' write queue.
+    pub usage: Arc<UsageLog>,
+    /// `/metrics` without an admin key.
+    pub metrics_public: bool,
+    /// Becomes `true` when the shutdown grace period is over: open streams end with an error.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -43,12 +51,15 @@ impl AppState {
         let upstream = Arc::new(upstream);
         AppState {
             refresher: Arc::new(Refresher::new(pool.clone(), upstream.clone())),
+            usage: Arc::new(UsageLog::start(pool.clone(), crate::usage::QUEUE_CAPACITY)),
             pool,
             upstream,
             models: Arc::new(models),
             started: Instant::now(),
             ping_every: std::time::Duration::from_secs(15),
             key_touches: Default::default(),
+            metrics_public: false,
+            shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 }
@@ -58,6 +69,7 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/health", web::head().to(health::health))
+        .route("/metrics", web::get().to(metrics::metrics))
         .service(
             web::resource(["/v1/messages", "/v1/v1/messages"])
                 .route(web::post().to(messages::create_message))

@@ -48,6 +48,20 @@ pub async fn send_chat(
     cfg: &UpstreamConfig,
     account: &Account,
     access_token: &str,
+    body: GenerateAssistantResponseRequest,
+) -> Result<ChatStream, UpstreamError> {
+    let result = open_chat(client, cfg, account, access_token, body).await;
+    if let Err(e) = &result {
+        crate::metrics::upstream_error(e.class.as_str());
+    }
+    result
+}
+
+async fn open_chat(
+    client: &awc::Client,
+    cfg: &UpstreamConfig,
+    account: &Account,
+    access_token: &str,
     mut body: GenerateAssistantResponseRequest,
 ) -> Result<ChatStream, UpstreamError> {
     // §3.4: social accounts must send their profile; IdC/Pro accounts send the one they have;
@@ -124,6 +138,14 @@ impl ChatStream {
     /// error frames, corrupt or truncated frames, a broken connection and silence longer than the
     /// idle timeout are classified errors. Cancel-safe: dropping the future loses no data.
     pub async fn next_event(&mut self) -> Result<Option<QEvent>, UpstreamError> {
+        let result = self.decode_next().await;
+        if let Err(e) = &result {
+            crate::metrics::upstream_error(e.class.as_str());
+        }
+        result
+    }
+
+    async fn decode_next(&mut self) -> Result<Option<QEvent>, UpstreamError> {
         loop {
             match self.decoder.next_message() {
                 Ok(Some(message)) => match events::parse(&message) {

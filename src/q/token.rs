@@ -75,8 +75,23 @@ impl TokenError {
     }
 }
 
-/// One refresh call to the account's token endpoint. Touches nothing but the network.
+/// One refresh call to the account's token endpoint. Touches nothing but the network (and the
+/// refresh counters).
 pub async fn request_refresh(
+    client: &awc::Client,
+    cfg: &UpstreamConfig,
+    account: &Account,
+    now: i64,
+) -> Result<Grant, UpstreamError> {
+    let result = call_token_endpoint(client, cfg, account, now).await;
+    crate::metrics::token_refresh(result.is_ok());
+    if let Err(e) = &result {
+        crate::metrics::upstream_error(e.class.as_str());
+    }
+    result
+}
+
+async fn call_token_endpoint(
     client: &awc::Client,
     cfg: &UpstreamConfig,
     account: &Account,

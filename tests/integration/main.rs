@@ -16,6 +16,7 @@ mod messages;
 mod openai;
 /// The official Anthropic Python SDK against the real server.
 mod sdk_python;
+mod shutdown;
 /// The chat call, stream decoding and error classification against the fake Amazon Q.
 mod upstream_chat;
 /// Token refresh and `accounts refresh` against the fake Amazon Q.
