@@ -54,6 +54,11 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         for addr in server.addrs() {
             log::info!("listening on http://{addr}");
         }
+        // systemd's Type=notify: ready once the listener is bound (a no-op without NOTIFY_SOCKET).
+        #[cfg(unix)]
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            log::warn!("cannot tell systemd that the server is ready: {e}");
+        }
         server.run().await.context("server failed")
     })?;
     Ok(ExitCode::SUCCESS)
