@@ -1,6 +1,7 @@
 //! The command line, as clap definitions only (no logic): global options, every subcommand and
-//! its arguments. `cmd` runs them; the hidden `generate` command turns this into completions
-//! and man pages.
+//! its arguments. `cmd` runs them; the hidden `generate-files` command turns this into
+//! completions and man pages. Every argument has help and every command's long help ends with
+//! examples (the tests below insist).
 
 use std::path::PathBuf;
 
@@ -40,7 +41,13 @@ pub const DEFAULT_DATABASE: &str = "data/amq2api.db";
     name = "amq2api",
     version,
     about = "Amazon Q Developer accounts behind the Claude Messages and OpenAI Chat Completions APIs",
-    propagate_version = true
+    propagate_version = true,
+    after_long_help = "\
+Examples:
+  amq2api serve
+  amq2api accounts import ~/.aws/sso/cache/*.json
+  KEY=$(amq2api keys create --name me)
+  amq2api --database /var/lib/amq2api/amq2api.db accounts list"
 )]
 pub struct Cli {
     /// SQLite database shared by the CLI and the server (created with mode 0600)
@@ -58,13 +65,54 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start the proxy (Claude Messages API)
+    #[command(after_long_help = "\
+Examples:
+  amq2api serve
+  amq2api serve --host 0.0.0.0 --port 8080 --workers 4
+  RUST_LOG=amq2api::q=debug amq2api serve
+  # the seed's single-account mode: the account `env` is added or updated at start-up
+  AMAZONQ_REFRESH_TOKEN=aor... AMAZONQ_CLIENT_ID=... AMAZONQ_CLIENT_SECRET=... amq2api serve")]
     Serve(ServeArgs),
     /// Manage the Amazon Q account pool
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_long_help = "\
+Examples:
+  amq2api accounts import ~/.aws/sso/cache/*.json
+  amq2api accounts list
+  amq2api accounts refresh --all"
+    )]
     Accounts(AccountsCommand),
     /// Manage client API keys
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_long_help = "\
+Examples:
+  amq2api keys create --name laptop
+  amq2api keys list
+  amq2api keys revoke laptop --yes"
+    )]
     Keys(KeysCommand),
+    /// Write shell completions and man pages into completions/ and man/ (for maintainers)
+    #[command(
+        name = "generate-files",
+        hide = true,
+        after_long_help = "\
+Examples:
+  cargo run -- generate-files --out .
+  amq2api generate-files --out /tmp/amq2api-docs"
+    )]
+    GenerateFiles(GenerateArgs),
+    /// Exit 0 if the server's /health answers 200 within 3 seconds (container health checks)
+    #[command(
+        hide = true,
+        after_long_help = "\
+Examples:
+  amq2api healthcheck
+  PORT=9000 amq2api healthcheck
+  amq2api healthcheck --url http://[::1]:8080/health"
+    )]
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -119,18 +167,48 @@ pub struct SeedAccountArgs {
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
     /// Import accounts from AWS SSO / Kiro / Amazon Q JSON files
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts import ~/.aws/sso/cache/*.json
+  amq2api accounts import --name work kiro-auth-token.json
+  amq2api accounts import --skip-invalid exported-accounts.json
+  cat accounts.json | amq2api accounts import -")]
     Import(ImportArgs),
     /// List accounts (no secret is ever shown)
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts list
+  amq2api accounts list --json | jq '.[] | select(.health != \"active\")'")]
     List(ListArgs),
     /// Add one account (asks for what the flags leave out when a terminal is attached)
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts add
+  amq2api accounts add --name kiro --kind social --profile-arn arn:aws:codewhisperer:us-east-1:111122223333:profile/ABC
+  amq2api accounts add --name ci --kind idc --client-id ID --rpm 30")]
     Add(AddArgs),
     /// Let the pool use an account again (also clears a disabled or cooling state)
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts enable work-1
+  amq2api accounts enable 3")]
     Enable(AccountRef),
     /// Keep the pool from using an account
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts disable work-1")]
     Disable(AccountRef),
     /// Remove an account (its usage history is kept)
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts remove work-1
+  amq2api accounts remove 3 --yes")]
     Remove(RemoveArgs),
     /// Refresh access tokens now and show the result of each
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts refresh --all
+  amq2api accounts refresh work-1 work-2")]
     Refresh(RefreshArgs),
 }
 
@@ -261,10 +339,23 @@ pub struct RemoveArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a key and print it (only it) on standard output
+    #[command(after_long_help = "\
+Examples:
+  KEY=$(amq2api keys create --name laptop)
+  amq2api keys create --name ci --rpm 60 --expires 30d
+  amq2api keys create --name ops --admin --expires 2027-01-31")]
     Create(CreateKeyArgs),
     /// List keys (never the keys themselves)
+    #[command(after_long_help = "\
+Examples:
+  amq2api keys list
+  amq2api keys list --json")]
     List(ListArgs),
     /// Revoke a key
+    #[command(after_long_help = "\
+Examples:
+  amq2api keys revoke laptop
+  amq2api keys revoke sk-amq-1a2b3 --yes")]
     Revoke(RevokeArgs),
 }
 
@@ -294,6 +385,23 @@ pub struct RevokeArgs {
     pub yes: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Folder that receives completions/ and man/ (the repository root when regenerating)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Port of the local server, checked at http://127.0.0.1:PORT/health
+    #[arg(long, env = env::PORT, default_value_t = 8080)]
+    pub port: u16,
+    /// Full URL to check instead of the port's (plain http only)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -301,5 +409,48 @@ mod tests {
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every argument (and every value of an enum argument) has help, and every command's long
+    /// help ends with an "Examples:" section that shows the command itself: a new flag or
+    /// subcommand cannot forget either.
+    #[test]
+    fn every_argument_has_help_and_every_command_an_example() {
+        fn walk(cmd: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id();
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    problems.push(format!(
+                        "`{path}`: argument `{id}` has no help (doc comment)"
+                    ));
+                }
+                let values = arg.get_action().takes_values();
+                for value in arg.get_possible_values().into_iter().filter(|_| values) {
+                    if !value.is_hide_set() && value.get_help().is_none() {
+                        let name = value.get_name();
+                        problems.push(format!("`{path}`: value `{name}` of `{id}` has no help"));
+                    }
+                }
+            }
+            let examples = cmd
+                .get_after_long_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let shows_itself = examples
+                .lines()
+                .skip(1)
+                .any(|l| l.starts_with("  ") && l.contains(path));
+            if !examples.starts_with("Examples:\n") || !shows_itself {
+                problems.push(format!(
+                    "`{path}`: no `after_long_help = \"Examples:\\n  {path} ...\"`"
+                ));
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), problems);
+            }
+        }
+        let mut problems = Vec::new();
+        walk(&super::Cli::command(), "amq2api", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

@@ -2,6 +2,8 @@
 //! (`.env` loading, logging, opening the database, confirmations, error and exit-code policy).
 
 pub mod accounts;
+pub mod generate;
+pub mod healthcheck;
 pub mod keys;
 pub mod serve;
 pub mod table;
@@ -34,6 +36,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             KeysCommand::List(args) => keys::list(database, args),
             KeysCommand::Revoke(args) => keys::revoke(database, args),
         },
+        Command::GenerateFiles(args) => generate::run(&args.out),
+        Command::Healthcheck(args) => healthcheck::run(args),
     }
 }
 
@@ -82,6 +86,12 @@ fn describe_dotenv_error(e: &dotenvy::Error) -> String {
 
 /// env_logger at `info` for `serve` and `warn` for the other commands (their output is the
 /// table), raised by -v; `RUST_LOG` overrides both.
+///
+/// One plain line per record on stderr. Colour only when stderr is a terminal and `NO_COLOR` is
+/// unset (env_logger's own detection, which also honours `RUST_LOG_STYLE` and `CLICOLOR`). When
+/// stderr is the systemd journal (`JOURNAL_STREAM` names it), a line starts with its syslog
+/// priority (`<4>` for a warning) instead of a timestamp: the journal keeps its own time, and
+/// `journalctl -p warning` works.
 pub fn init_logging(verbose: u8, serving: bool) {
     let level = match (verbose, serving) {
         (0, true) => "info",
@@ -89,9 +99,51 @@ pub fn init_logging(verbose: u8, serving: bool) {
         (1, _) => "debug",
         _ => "trace",
     };
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp_secs()
-        .try_init();
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
+    if stderr_is_journal() {
+        builder
+            .write_style(env_logger::WriteStyle::Never)
+            .format(|buf, record| {
+                use std::io::Write;
+                let priority = syslog_priority(record.level());
+                writeln!(buf, "<{priority}>{}: {}", record.target(), record.args())
+            });
+    } else {
+        builder.format_timestamp_secs();
+    }
+    let _ = builder.try_init();
+}
+
+fn syslog_priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
+/// Whether stderr is the journal stream systemd connected: `JOURNAL_STREAM` is its
+/// `device:inode` (so a child whose stderr was redirected is not fooled by the inherited value).
+fn stderr_is_journal() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        let Ok(meta) = std::fs::File::from(fd).metadata() else {
+            return false;
+        };
+        stream.to_str() == Some(format!("{}:{}", meta.dev(), meta.ino()).as_str())
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 /// Asks a yes/no question on the terminal; without one, refuses (scripts must pass `--yes`).

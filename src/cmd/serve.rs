@@ -64,6 +64,11 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         for addr in server.addrs() {
             log::info!("listening on http://{addr}");
         }
+        // systemd's Type=notify: ready once the listener is bound (a no-op without NOTIFY_SOCKET).
+        #[cfg(unix)]
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            log::warn!("cannot tell systemd that the server is ready: {e}");
+        }
         let server = server.run();
         actix_web::rt::spawn(on_signals(server.handle(), shutdown, grace));
         server.await.context("server failed")
@@ -102,6 +107,8 @@ async fn on_signals(
         "{name}: shutting down; no new connections, in-flight requests have {}s to finish",
         grace.as_secs()
     );
+    #[cfg(unix)]
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     actix_web::rt::spawn(server.stop(true));
     tokio::select! {
         _ = tokio::time::sleep(grace) => {

@@ -11,11 +11,17 @@ mod cli_general;
 /// `keys create|list|revoke` against the real binary.
 mod cli_keys;
 mod fake_q_selftest;
+/// completions/ and man/ match what `amq2api generate-files` writes now; man pages render.
+mod generated;
 /// `serve` and `/v1/messages` over real HTTP against the fake Amazon Q.
 mod messages;
+/// `/v1/chat/completions` and `/v1/models` over real HTTP against the fake Amazon Q.
 mod openai;
+/// Operating it: `healthcheck`, logs on pipes and journald, systemd readiness and unit, Dockerfile.
+mod ops;
 /// The official Anthropic Python SDK against the real server.
 mod sdk_python;
+/// SIGTERM: streams finish or end with an error event, usage is flushed, exit 0.
 mod shutdown;
 /// The chat call, stream decoding and error classification against the fake Amazon Q.
 mod upstream_chat;

@@ -274,3 +274,21 @@ pub fn account_and_key(t: &TestDir, fake: &fake_q::FakeQ) -> String {
         .trim()
         .to_owned()
 }
+
+/// Whether `program` runs here. Outside CI a missing one only skips the test (said on stderr);
+/// in CI it is a failure, since .ci/run installs it (`package` names what provides it).
+pub fn tool_available(program: &str, package: &str) -> bool {
+    if std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {program} (Debian's {package}, see .ci/run)"
+    );
+    eprintln!("skipping: no {program}; install Debian's {package}");
+    false
+}
