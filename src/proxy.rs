@@ -418,6 +418,11 @@ async fn pump(
         while open {
             let next = tokio::select! {
                 next = tokio::time::timeout(state.ping_every, stream.next_event()) => next,
+                // The client left: stop reading from Amazon Q now, not at the next event.
+                _ = tx.closed() => {
+                    open = false;
+                    break;
+                }
                 _ = shutting_down(&mut shutdown) => {
                     let e = ApiError::ShuttingDown;
                     usage.status = e.status();

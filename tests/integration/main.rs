@@ -27,3 +27,5 @@ mod shutdown;
 mod upstream_chat;
 /// Token refresh and `accounts refresh` against the fake Amazon Q.
 mod upstream_refresh;
+/// Usage rows, the write queue under a locked database, and `/metrics`.
+mod usage;
