@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod keys;
 pub mod serve;
+pub mod stats;
 pub mod table;
 
 use std::io::IsTerminal;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             KeysCommand::List(args) => keys::list(database, args),
             KeysCommand::Revoke(args) => keys::revoke(database, args),
         },
+        Command::Stats(args) => stats::run(database, args),
     }
 }
 

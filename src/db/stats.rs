@@ -234,14 +234,18 @@ pub fn summarize(
     filter: &Filter,
     by: Option<GroupBy>,
 ) -> QueryResult<Summary> {
-    let totals = grouped(conn, filter, "''")?
-        .pop()
-        .map(|g| g.stats)
-        .unwrap_or_default();
-    let mut rows = match by {
-        Some(by) => grouped(conn, filter, by.label_sql())?,
-        None => Vec::new(),
-    };
+    // One read transaction: the totals and the rows see the same snapshot of the log.
+    let (totals, mut rows) = conn.transaction(|conn| {
+        let totals = grouped(conn, filter, "''")?
+            .pop()
+            .map(|g| g.stats)
+            .unwrap_or_default();
+        let rows = match by {
+            Some(by) => grouped(conn, filter, by.label_sql())?,
+            None => Vec::new(),
+        };
+        QueryResult::Ok((totals, rows))
+    })?;
     if by.is_some_and(GroupBy::is_time) {
         rows.sort_by(|a, b| a.label.cmp(&b.label));
     } else {

@@ -10,6 +10,8 @@ mod cli_accounts;
 mod cli_general;
 /// `keys create|list|revoke` against the real binary.
 mod cli_keys;
+/// `stats` over usage rows seeded into the database.
+mod cli_stats;
 mod fake_q_selftest;
 /// `serve` and `/v1/messages` over real HTTP against the fake Amazon Q.
 mod messages;
