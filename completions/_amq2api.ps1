@@ -31,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Start the proxy (Claude Messages API)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Manage the Amazon Q account pool')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'Manage client API keys')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Usage totals (requests, errors, tokens, latency) from the usage log, optionally broken down')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -279,10 +280,26 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
         'amq2api;keys;help;help' {
             break
         }
+        'amq2api;stats' {
+            [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'Also show one row per key, account, model, day or hour (UTC), or status [default: totals only]')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Start of the period: a duration back from now (24h, 7d, 90m) or a UTC date or time (2026-11-01, 2026-11-01T12:00:00Z)')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Only requests made with keys of this name (revoked ones included)')
+            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Only requests served by the account of this name (removed ones included)')
+            [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'SQLite database shared by the CLI and the server (created with mode 0600)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (raw integers) instead of tables')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'amq2api;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Start the proxy (Claude Messages API)')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'Manage the Amazon Q account pool')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'Manage client API keys')
+            [CompletionResult]::new('stats', 'stats', [CompletionResultType]::ParameterValue, 'Usage totals (requests, errors, tokens, latency) from the usage log, optionally broken down')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -333,6 +350,9 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             break
         }
         'amq2api;help;keys;revoke' {
+            break
+        }
+        'amq2api;help;stats' {
             break
         }
         'amq2api;help;help' {

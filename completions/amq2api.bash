@@ -28,6 +28,9 @@ _amq2api() {
             amq2api,serve)
                 cmd="amq2api__subcmd__serve"
                 ;;
+            amq2api,stats)
+                cmd="amq2api__subcmd__stats"
+                ;;
             amq2api__subcmd__accounts,add)
                 cmd="amq2api__subcmd__accounts__subcmd__add"
                 ;;
@@ -87,6 +90,9 @@ _amq2api() {
                 ;;
             amq2api__subcmd__help,serve)
                 cmd="amq2api__subcmd__help__subcmd__serve"
+                ;;
+            amq2api__subcmd__help,stats)
+                cmd="amq2api__subcmd__help__subcmd__stats"
                 ;;
             amq2api__subcmd__help__subcmd__accounts,add)
                 cmd="amq2api__subcmd__help__subcmd__accounts__subcmd__add"
@@ -149,7 +155,7 @@ _amq2api() {
 
     case "${cmd}" in
         amq2api)
-            opts="-v -h -V --database --verbose --help --version serve accounts keys help"
+            opts="-v -h -V --database --verbose --help --version serve accounts keys stats help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -513,7 +519,7 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__help)
-            opts="serve accounts keys help"
+            opts="serve accounts keys stats help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -709,6 +715,20 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        amq2api__subcmd__help__subcmd__stats)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -948,6 +968,40 @@ _amq2api() {
                     return 0
                     ;;
                 --refresh-margin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        amq2api__subcmd__stats)
+            opts="-v -h -V --by --since --key --account --json --database --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -W "key account model day hour status" -- "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -28,6 +28,7 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand serve 'Start the proxy (Claude Messages API)'
             cand accounts 'Manage the Amazon Q account pool'
             cand keys 'Manage client API keys'
+            cand stats 'Usage totals (requests, errors, tokens, latency) from the usage log, optionally broken down'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'amq2api;serve'= {
@@ -248,10 +249,25 @@ set edit:completion:arg-completer[amq2api] = {|@words|
         }
         &'amq2api;keys;help;help'= {
         }
+        &'amq2api;stats'= {
+            cand --by 'Also show one row per key, account, model, day or hour (UTC), or status [default: totals only]'
+            cand --since 'Start of the period: a duration back from now (24h, 7d, 90m) or a UTC date or time (2026-11-01, 2026-11-01T12:00:00Z)'
+            cand --key 'Only requests made with keys of this name (revoked ones included)'
+            cand --account 'Only requests served by the account of this name (removed ones included)'
+            cand --database 'SQLite database shared by the CLI and the server (created with mode 0600)'
+            cand --json 'Print JSON (raw integers) instead of tables'
+            cand -v 'Log more (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'Log more (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'amq2api;help'= {
             cand serve 'Start the proxy (Claude Messages API)'
             cand accounts 'Manage the Amazon Q account pool'
             cand keys 'Manage client API keys'
+            cand stats 'Usage totals (requests, errors, tokens, latency) from the usage log, optionally broken down'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'amq2api;help;serve'= {
@@ -289,6 +305,8 @@ set edit:completion:arg-completer[amq2api] = {|@words|
         &'amq2api;help;keys;list'= {
         }
         &'amq2api;help;keys;revoke'= {
+        }
+        &'amq2api;help;stats'= {
         }
         &'amq2api;help;help'= {
         }

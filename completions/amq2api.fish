@@ -31,6 +31,7 @@ complete -c amq2api -n "__fish_amq2api_needs_command" -s V -l version -d 'Print 
 complete -c amq2api -n "__fish_amq2api_needs_command" -f -a "serve" -d 'Start the proxy (Claude Messages API)'
 complete -c amq2api -n "__fish_amq2api_needs_command" -f -a "accounts" -d 'Manage the Amazon Q account pool'
 complete -c amq2api -n "__fish_amq2api_needs_command" -f -a "keys" -d 'Manage client API keys'
+complete -c amq2api -n "__fish_amq2api_needs_command" -f -a "stats" -d 'Usage totals (requests, errors, tokens, latency) from the usage log, optionally broken down'
 complete -c amq2api -n "__fish_amq2api_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l host -d 'Address to listen on' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l port -d 'Port to listen on (0 picks a free one; the log says which)' -r
@@ -158,10 +159,25 @@ complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_su
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (never the keys themselves)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key'
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys help" -f -a "serve" -d 'Start the proxy (Claude Messages API)'
-complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys help" -f -a "accounts" -d 'Manage the Amazon Q account pool'
-complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys help" -f -a "keys" -d 'Manage client API keys'
-complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -l by -d 'Also show one row per key, account, model, day or hour (UTC), or status [default: totals only]' -r -f -a "key\t'Key name; "(deleted)" for requests whose key no longer exists'
+account\t'Account name when the request was served; "(none)" when no account took it'
+model\t'Model name as the client requested it'
+day\t'UTC day, oldest first'
+hour\t'UTC hour, oldest first'
+status\t'HTTP status and error class ("200", "429 throttled")'"
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -l since -d 'Start of the period: a duration back from now (24h, 7d, 90m) or a UTC date or time (2026-11-01, 2026-11-01T12:00:00Z)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -l key -d 'Only requests made with keys of this name (revoked ones included)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -l account -d 'Only requests served by the account of this name (removed ones included)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -l json -d 'Print JSON (raw integers) instead of tables'
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -s v -l verbose -d 'Log more (-v debug, -vv trace); RUST_LOG overrides'
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c amq2api -n "__fish_amq2api_using_subcommand stats" -s V -l version -d 'Print version'
+complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys stats help" -f -a "serve" -d 'Start the proxy (Claude Messages API)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys stats help" -f -a "accounts" -d 'Manage the Amazon Q account pool'
+complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys stats help" -f -a "keys" -d 'Manage client API keys'
+complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys stats help" -f -a "stats" -d 'Usage totals (requests, errors, tokens, latency) from the usage log, optionally broken down'
+complete -c amq2api -n "__fish_amq2api_using_subcommand help; and not __fish_seen_subcommand_from serve accounts keys stats help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "import" -d 'Import accounts from AWS SSO / Kiro / Amazon Q JSON files'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "list" -d 'List accounts (no secret is ever shown)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "add" -d 'Add one account (asks for what the flags leave out when a terminal is attached)'

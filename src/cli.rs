@@ -93,6 +93,13 @@ Examples:
   amq2api keys revoke laptop --yes"
     )]
     Keys(KeysCommand),
+    /// Usage totals (requests, errors, tokens, latency) from the usage log, optionally broken down
+    #[command(after_long_help = "\
+Examples:
+  amq2api stats
+  amq2api stats --by model --since 7d
+  amq2api stats --by day --since 2026-11-01 --key ci --json")]
+    Stats(StatsArgs),
     /// Write shell completions and man pages into completions/ and man/ (for maintainers)
     #[command(
         name = "generate-files",
@@ -400,6 +407,42 @@ pub struct HealthcheckArgs {
     /// Full URL to check instead of the port's (plain http only)
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Also show one row per key, account, model, day or hour (UTC), or status [default: totals only]
+    #[arg(long, value_enum, value_name = "GROUP")]
+    pub by: Option<StatsBy>,
+    /// Start of the period: a duration back from now (24h, 7d, 90m) or a UTC date or time
+    /// (2026-11-01, 2026-11-01T12:00:00Z)
+    #[arg(long, value_name = "DURATION-OR-DATE", default_value = "24h")]
+    pub since: String,
+    /// Only requests made with keys of this name (revoked ones included)
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
+    /// Only requests served by the account of this name (removed ones included)
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// Print JSON (raw integers) instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatsBy {
+    /// Key name; "(deleted)" for requests whose key no longer exists
+    Key,
+    /// Account name when the request was served; "(none)" when no account took it
+    Account,
+    /// Model name as the client requested it
+    Model,
+    /// UTC day, oldest first
+    Day,
+    /// UTC hour, oldest first
+    Hour,
+    /// HTTP status and error class ("200", "429 throttled")
+    Status,
 }
 
 #[cfg(test)]

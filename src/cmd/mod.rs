@@ -6,6 +6,7 @@ pub mod generate;
 pub mod healthcheck;
 pub mod keys;
 pub mod serve;
+pub mod stats;
 pub mod table;
 
 use std::io::IsTerminal;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::GenerateFiles(args) => generate::run(&args.out),
         Command::Healthcheck(args) => healthcheck::run(args),
+        Command::Stats(args) => stats::run(database, args),
     }
 }
 

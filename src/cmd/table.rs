@@ -1,7 +1,8 @@
 //! The one look of every table the CLI prints, and how times are shown in them.
 
 use comfy_table::{
-    modifiers::UTF8_ROUND_CORNERS, presets::UTF8_FULL_CONDENSED, ContentArrangement, Table,
+    modifiers::UTF8_ROUND_CORNERS, presets::UTF8_FULL_CONDENSED, CellAlignment, ContentArrangement,
+    Table,
 };
 
 /// A table with the given header row, in the style every command shares.
@@ -13,6 +14,33 @@ pub fn new(header: &[&str]) -> Table {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
     table
+}
+
+/// Right-aligns the given columns (numbers), header included.
+pub fn align_right(table: &mut Table, columns: impl IntoIterator<Item = usize>) {
+    for i in columns {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+/// A count with thousands separators: "12,345".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration in milliseconds, "1,234 ms", or "-" when there is none.
+pub fn millis(ms: Option<u64>) -> String {
+    ms.map_or_else(|| "-".into(), |ms| format!("{} ms", thousands(ms)))
 }
 
 /// What every `list` command prints: pretty JSON with `--json`, else `empty` when there is
@@ -103,5 +131,19 @@ mod tests {
         assert_eq!(last(None, 10), "never");
         assert_eq!(date(1_764_165_900), "2025-11-26 14:05 UTC");
         assert_eq!(rfc3339(Some(0)), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(12_345), "12,345");
+        assert_eq!(thousands(123_456), "123,456");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(millis(Some(1234)), "1,234 ms");
+        assert_eq!(millis(Some(7)), "7 ms");
+        assert_eq!(millis(None), "-");
     }
 }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod schema;
+pub mod stats;
 pub mod usage;
 
 use std::path::{Path, PathBuf};

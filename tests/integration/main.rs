@@ -10,6 +10,8 @@ mod cli_accounts;
 mod cli_general;
 /// `keys create|list|revoke` against the real binary.
 mod cli_keys;
+/// `stats` over usage rows seeded into the database.
+mod cli_stats;
 mod fake_q_selftest;
 /// completions/ and man/ match what `amq2api generate-files` writes now; man pages render.
 mod generated;
