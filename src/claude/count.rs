@@ -1,10 +1,12 @@
 //! The input-token estimate of a Claude request: what `/v1/messages/count_tokens` answers and
 //! what `message_start` reports before Amazon Q says better (protocol doc §7.9). Counted with
 //! tiktoken over everything the model reads: system, message text, tool calls and results, and
-//! tool definitions, plus small per-message and per-image allowances.
+//! tool definitions, plus small per-message and per-image allowances. Long texts are counted
+//! through the content cache ([`count_cached`]): a conversation re-sent with one more turn only
+//! encodes the new turn. Blocking for large requests: callers run it off the async workers.
 
 use super::types::{ContentBlock, MessagesRequest, ToolResultContent};
-use crate::tokens::count;
+use crate::tokens::{count, count_cached};
 
 /// Role markers and separators around each message.
 const PER_MESSAGE: u64 = 4;
@@ -13,7 +15,7 @@ const PER_MESSAGE: u64 = 4;
 const PER_IMAGE: u64 = 1_600;
 
 pub fn input_tokens(req: &MessagesRequest) -> u64 {
-    let mut total = req.system.as_ref().map_or(0, |s| count(&s.text()));
+    let mut total = req.system.as_ref().map_or(0, |s| count_cached(&s.text()));
     for message in &req.messages {
         total += PER_MESSAGE;
         for block in message.content.blocks() {
@@ -22,26 +24,26 @@ pub fn input_tokens(req: &MessagesRequest) -> u64 {
     }
     for tool in &req.tools {
         total += count(&tool.name);
-        total += tool.description.as_deref().map_or(0, count);
+        total += tool.description.as_deref().map_or(0, count_cached);
         total += tool
             .input_schema
             .as_ref()
-            .map_or(0, |s| count(&s.to_string()));
+            .map_or(0, |s| count_cached(&s.to_string()));
     }
     total
 }
 
 fn block_tokens(block: &ContentBlock) -> u64 {
     match block {
-        ContentBlock::Text { text } => count(text),
+        ContentBlock::Text { text } => count_cached(text),
         ContentBlock::Image { .. } => PER_IMAGE,
-        ContentBlock::ToolUse { name, input, .. } => count(name) + count(&input.to_string()),
+        ContentBlock::ToolUse { name, input, .. } => count(name) + count_cached(&input.to_string()),
         ContentBlock::ToolResult { content, .. } => match content {
             None => 0,
-            Some(ToolResultContent::Text(t)) => count(t),
+            Some(ToolResultContent::Text(t)) => count_cached(t),
             Some(ToolResultContent::Blocks(blocks)) => blocks.iter().map(block_tokens).sum(),
         },
-        ContentBlock::Thinking { thinking, .. } => count(thinking),
+        ContentBlock::Thinking { thinking, .. } => count_cached(thinking),
         ContentBlock::RedactedThinking { .. } | ContentBlock::Other => 0,
     }
 }
