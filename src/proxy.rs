@@ -30,6 +30,8 @@ struct Usage {
     model_upstream: Option<String>,
     stream: bool,
     account: Option<(i32, String)>,
+    /// Holds the account's concurrency slot until the usage is recorded (the response's end).
+    lease: Option<pick::AccountLease>,
     input_tokens: u64,
     output_tokens: u64,
     status: u16,
@@ -97,6 +99,7 @@ pub async fn messages(
         model_upstream: None,
         stream: req.stream,
         account: None,
+        lease: None,
         input_tokens: count::input_tokens(&req),
         output_tokens: 0,
         status: 200,
@@ -111,14 +114,15 @@ pub async fn messages(
         }
     };
     usage.model_upstream = Some(built.upstream_model.clone());
-    let (account, stream) = match pick::open(&state, &client, &built.request).await {
+    let (lease, stream) = match pick::open(&state, &client, &built.request).await {
         Ok(opened) => opened,
         Err(e) => {
             usage.fail(&state, &e);
             return Err(e);
         }
     };
-    usage.account = Some((account.id, account.name.clone()));
+    usage.account = Some((lease.id(), lease.name().to_owned()));
+    usage.lease = Some(lease);
     let interpreter = Interpreter::new(
         built.thinking,
         built.tool_names.clone(),

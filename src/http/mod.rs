@@ -33,6 +33,10 @@ pub struct AppState {
     pub ping_every: std::time::Duration,
     /// Keys whose `last_used_at` was written recently (written at most once a minute).
     pub key_touches: std::sync::Mutex<std::collections::HashMap<i32, Instant>>,
+    /// The account pool in memory (`crate::watch` keeps it in step with the database).
+    pub accounts: Arc<crate::pick::Roster>,
+    /// The API keys in memory (likewise).
+    pub keys: Arc<auth::KeyTable>,
 }
 
 impl AppState {
@@ -46,6 +50,8 @@ impl AppState {
             started: Instant::now(),
             ping_every: std::time::Duration::from_secs(15),
             key_touches: Default::default(),
+            accounts: Arc::new(crate::pick::Roster::new(Default::default())),
+            keys: Arc::new(auth::KeyTable::new(Default::default())),
         }
     }
 }
