@@ -102,6 +102,9 @@ struct Entry {
     last_used_written_ms: Option<i64>,
     /// When the background task last refreshed this account's token.
     refreshed_ahead_ms: Option<i64>,
+    /// A token the server got that the database did not show yet: a reload does not take it
+    /// away until the database has caught up.
+    token_not_yet_loaded: Option<String>,
 }
 
 impl Entry {
@@ -122,6 +125,7 @@ impl Entry {
             last_used_ms: account.last_used_at.map(|s| s * 1000),
             last_used_written_ms: account.last_used_at.map(|s| s * 1000),
             refreshed_ahead_ms: None,
+            token_not_yet_loaded: None,
             account: Arc::new(account),
         }
     }
@@ -294,13 +298,15 @@ impl Roster {
                 entry.refresh_failures = 0;
                 entry.refresh_retry_at_ms = None;
             }
-            // A token the server got itself may be newer than the row read before it was stored.
-            let keep_ours = entry.account.access_token_expires_at > account.access_token_expires_at
-                && account.refresh_token_hash == entry.account.refresh_token_hash;
             let mut account = account;
-            if keep_ours {
-                account.access_token = entry.account.access_token.clone();
-                account.access_token_expires_at = entry.account.access_token_expires_at;
+            if let Some(ours) = &entry.token_not_yet_loaded {
+                if account.access_token.as_ref() == Some(ours) {
+                    entry.token_not_yet_loaded = None;
+                } else {
+                    // Read before the server's refresh was stored: keep the newer token.
+                    account.access_token = entry.account.access_token.clone();
+                    account.access_token_expires_at = entry.account.access_token_expires_at;
+                }
             }
             entry.account = Arc::new(account);
         }
@@ -440,11 +446,12 @@ impl Roster {
         if let Some(e) = self.lock().entries.get_mut(&id) {
             e.refresh_failures = 0;
             e.refresh_retry_at_ms = None;
-            if e.account.access_token_expires_at < Some(expires_at) {
+            if e.account.access_token.as_deref() != Some(token) {
                 let mut account = (*e.account).clone();
                 account.access_token = Some(token.to_owned());
                 account.access_token_expires_at = Some(expires_at);
                 e.account = Arc::new(account);
+                e.token_not_yet_loaded = Some(token.to_owned());
             }
         }
     }
@@ -761,6 +768,24 @@ mod tests {
             r.acquire(&[], NOW).unwrap().account().access_token.as_deref(),
             Some("fresh")
         );
+    }
+
+    #[test]
+    fn a_token_the_server_got_survives_a_reload_of_an_older_row() {
+        let r = roster(vec![account(1)]);
+        r.on_refreshed(1, "fresh", NOW / 1000 + 3600);
+        // Read before the server's refresh was stored.
+        r.load(vec![account(1)]);
+        let token = |r: &Arc<Roster>| r.acquire(&[], NOW).unwrap().account().access_token.clone();
+        assert_eq!(token(&r).as_deref(), Some("fresh"));
+        // The database caught up; later changes (the CLI's refresh) are taken again.
+        let mut stored = account(1);
+        stored.access_token = Some("fresh".into());
+        r.load(vec![stored]);
+        let mut cli = account(1);
+        cli.access_token = Some("from-cli".into());
+        r.load(vec![cli]);
+        assert_eq!(token(&r).as_deref(), Some("from-cli"));
     }
 
     #[test]

@@ -13,6 +13,8 @@ mod cli_keys;
 mod fake_q_selftest;
 /// `serve` and `/v1/messages` over real HTTP against the fake Amazon Q.
 mod messages;
+/// The account pool: selection, health, failover, refresh, limits, live CLI changes.
+mod pool;
 /// The official Anthropic Python SDK against the real server.
 mod sdk_python;
 /// The chat call, stream decoding and error classification against the fake Amazon Q.
