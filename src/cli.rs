@@ -99,8 +99,9 @@ pub struct ServeArgs {
     pub upstream: UpstreamArgs,
     #[command(flatten)]
     pub seed: SeedAccountArgs,
+    // Boxed: it would make `Command` large (clippy::large_enum_variant).
     #[command(flatten)]
-    pub pool: PoolArgs,
+    pub pool: Box<PoolArgs>,
 }
 
 /// How `serve` spreads requests over the accounts, reacts to their errors, and limits keys.
@@ -121,7 +122,7 @@ pub struct PoolArgs {
     /// Failures in a row (Amazon Q 5xx, network errors, timeouts) that make an account cool down
     #[arg(long, value_name = "N", env = env::FAILURE_THRESHOLD, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub failure_threshold: u32,
-    /// ... when they all happen within this time
+    /// Time within which those failures must fall to count as in a row
     #[arg(long, value_name = "DURATION", env = env::FAILURE_WINDOW, default_value = "10m", value_parser = humantime::parse_duration)]
     pub failure_window: std::time::Duration,
     /// How long such an account cools down before it is tried again

@@ -15,9 +15,9 @@ use crate::cli::{PoolArgs, SeedAccountArgs, ServeArgs};
 use crate::db::{self, accounts};
 use crate::http::auth::{KeyDefaults, KeyTable};
 use crate::http::{self, AppState};
+use crate::models::ModelMap;
 use crate::pick::health::HealthConfig;
 use crate::pick::{PoolConfig, Roster};
-use crate::models::ModelMap;
 use crate::q::client::http_client;
 use crate::q::config::UpstreamConfig;
 
@@ -36,8 +36,9 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         rpm: args.pool.key_rpm,
         concurrency: args.pool.key_concurrency,
     }));
-    let watcher = crate::watch::Watcher::start(database, state.accounts.clone(), state.keys.clone())
-        .context("cannot load the account pool")?;
+    let watcher =
+        crate::watch::Watcher::start(database, state.accounts.clone(), state.keys.clone())
+            .context("cannot load the account pool")?;
     warn_about_setup(&state);
     log::info!(
         "strategy {}, at most {} accounts per request",

@@ -99,12 +99,11 @@ pub fn open(path: &Path) -> Result<Pool, DbError> {
 /// connection (the server's change watcher: `PRAGMA data_version` is per connection). The
 /// database must have been opened with [`open`] first.
 pub fn connect(path: &Path) -> Result<SqliteConnection, DbError> {
-    let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(|source| {
-        DbError::Open {
+    let mut conn =
+        SqliteConnection::establish(&path.to_string_lossy()).map_err(|source| DbError::Open {
             path: path.to_owned(),
             source,
-        }
-    })?;
+        })?;
     apply_pragmas(&mut conn)?;
     Ok(conn)
 }

@@ -18,8 +18,8 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
 use super::{error_for, AppState};
-use crate::db::api_keys::{self, ApiKey, HashedKey};
 use crate::db;
+use crate::db::api_keys::{self, ApiKey, HashedKey};
 use crate::error::ApiError;
 use crate::limits::{retry_after_secs, Rpm, SlotGuard, Slots};
 
@@ -114,9 +114,12 @@ impl KeyTable {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
     }
 
-/// Keys usable now, for `/health`.
+    /// Keys usable now, for `/health`.
     pub fn live_count(&self, now: i64) -> usize {
-        self.current().values().filter(|e| e.key.is_live(now)).count()
+        self.current()
+            .values()
+            .filter(|e| e.key.is_live(now))
+            .count()
     }
 }
 
@@ -132,7 +135,10 @@ fn presented(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-fn extract(req: &HttpRequest, metered: bool) -> Pin<Box<dyn Future<Output = Result<ClientKey, actix_web::Error>>>> {
+fn extract(
+    req: &HttpRequest,
+    metered: bool,
+) -> Pin<Box<dyn Future<Output = Result<ClientKey, actix_web::Error>>>> {
     let req = req.clone();
     Box::pin(async move {
         let state = req
@@ -294,7 +300,10 @@ mod tests {
             rpm: None,
             concurrency: Some(5),
         });
-        table.load(vec![key(1, "h1", Some(2), Some(1)), key(2, "h2", None, None)]);
+        table.load(vec![
+            key(1, "h1", Some(2), Some(1)),
+            key(2, "h2", None, None),
+        ]);
         let one = table.current()["h1"].clone();
         let slot = admit(&one).unwrap();
         let busy = admit(&one).unwrap_err();
@@ -308,7 +317,10 @@ mod tests {
         drop(slot);
         admit(&one).unwrap();
         // A reload with the same limits keeps the limiter: the allowance is used up.
-        table.load(vec![key(1, "h1", Some(2), Some(1)), key(2, "h2", None, None)]);
+        table.load(vec![
+            key(1, "h1", Some(2), Some(1)),
+            key(2, "h2", None, None),
+        ]);
         let one = table.current()["h1"].clone();
         let limited = admit(&one).unwrap_err();
         assert_eq!(

@@ -84,7 +84,8 @@ impl State {
     /// `health_until` for the database: whole seconds, rounded up so the pause never looks
     /// shorter than it is.
     pub fn until_secs(&self) -> Option<i64> {
-        self.until_ms.map(|ms| ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) > 0))
+        self.until_ms
+            .map(|ms| ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) > 0))
     }
 
     /// Paused until a time that has not come yet.
@@ -165,10 +166,19 @@ fn cooling(now_ms: i64, pause: Duration, reason: String) -> Effect {
 }
 
 /// What `err` (from a chat call or a token refresh of this account) does to it.
-pub fn on_error(cfg: &HealthConfig, trouble: &mut Trouble, err: &UpstreamError, now_ms: i64) -> Effect {
+pub fn on_error(
+    cfg: &HealthConfig,
+    trouble: &mut Trouble,
+    err: &UpstreamError,
+    now_ms: i64,
+) -> Effect {
     let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
     let until = |fallback: fn(DateTime<Utc>) -> DateTime<Utc>| {
-        Some(err.until.unwrap_or_else(|| fallback(now)).timestamp_millis())
+        Some(
+            err.until
+                .unwrap_or_else(|| fallback(now))
+                .timestamp_millis(),
+        )
     };
     let disabled = |health: Health, reason: &str| {
         Effect::Enter(State {
@@ -209,11 +219,9 @@ pub fn on_error(cfg: &HealthConfig, trouble: &mut Trouble, err: &UpstreamError, 
             )
         }
         ErrorClass::AccessDenied => cooling(now_ms, cfg.denied_cooldown, "access denied".into()),
-        ErrorClass::RefreshRejected => cooling(
-            now_ms,
-            cfg.denied_cooldown,
-            "token refresh rejected".into(),
-        ),
+        ErrorClass::RefreshRejected => {
+            cooling(now_ms, cfg.denied_cooldown, "token refresh rejected".into())
+        }
         ErrorClass::AccessTokenInvalid
         | ErrorClass::ServerError
         | ErrorClass::Network
@@ -290,7 +298,12 @@ mod tests {
     #[test]
     fn dead_credentials_disable_and_a_ban_suspends() {
         let mut t = Trouble::default();
-        let s = enter(on_error(&cfg(), &mut t, &err(ErrorClass::RefreshTokenInvalid), NOW));
+        let s = enter(on_error(
+            &cfg(),
+            &mut t,
+            &err(ErrorClass::RefreshTokenInvalid),
+            NOW,
+        ));
         assert_eq!(
             s,
             State {
@@ -309,14 +322,24 @@ mod tests {
         let s = enter(on_error(&cfg(), &mut t, &err(ErrorClass::Suspended), NOW));
         assert_eq!((s.health, s.until_ms), (Health::Suspended, None));
         assert!(s.paused(i64::MAX));
-        let s = enter(on_error(&cfg(), &mut t, &err(ErrorClass::ProfileRequired), NOW));
+        let s = enter(on_error(
+            &cfg(),
+            &mut t,
+            &err(ErrorClass::ProfileRequired),
+            NOW,
+        ));
         assert_eq!(s.reason.as_deref(), Some("profileArn required"));
     }
 
     #[test]
     fn monthly_quota_pauses_until_the_first_of_next_month_utc() {
         let mut t = Trouble::default();
-        let s = enter(on_error(&cfg(), &mut t, &err(ErrorClass::MonthlyQuota), NOW));
+        let s = enter(on_error(
+            &cfg(),
+            &mut t,
+            &err(ErrorClass::MonthlyQuota),
+            NOW,
+        ));
         assert_eq!(s.health, Health::Quota);
         // NOW is in November 2026.
         assert_eq!(s.until_ms, Some(1_796_083_200_000)); // 2026-12-01T00:00:00Z
@@ -406,7 +429,12 @@ mod tests {
     #[test]
     fn refusals_we_do_not_understand_rest_for_a_fixed_time() {
         let mut t = Trouble::default();
-        let s = enter(on_error(&cfg(), &mut t, &err(ErrorClass::AccessDenied), NOW));
+        let s = enter(on_error(
+            &cfg(),
+            &mut t,
+            &err(ErrorClass::AccessDenied),
+            NOW,
+        ));
         assert_eq!(
             (s.health, s.until_ms, s.reason.as_deref()),
             (Health::Cooling, Some(NOW + 300_000), Some("access denied"))

@@ -60,7 +60,11 @@ pub async fn open(
                     "account {} ({}) failed: {e}{}",
                     lease.name(),
                     lease.id(),
-                    if retry { "; trying another account" } else { "" }
+                    if retry {
+                        "; trying another account"
+                    } else {
+                        ""
+                    }
                 );
                 if !retry {
                     return Err(e);
@@ -82,14 +86,11 @@ async fn try_account(
     let margin = i64::try_from(state.upstream.refresh_margin.as_millis()).unwrap_or(i64::MAX);
     // The token the pool holds, while it has more than the margin left; else the refresher
     // (single-flight per account) reads the database and refreshes if it must.
-    let held = account
-        .access_token
-        .clone()
-        .filter(|_| {
-            account
-                .access_token_expires_at
-                .is_some_and(|t| t.saturating_mul(1000) > now_ms().saturating_add(margin))
-        });
+    let held = account.access_token.clone().filter(|_| {
+        account
+            .access_token_expires_at
+            .is_some_and(|t| t.saturating_mul(1000) > now_ms().saturating_add(margin))
+    });
     let token = match held {
         Some(token) => token,
         None => {
@@ -98,7 +99,9 @@ async fn try_account(
                 .access_token(client, account.id)
                 .await
                 .map_err(|e| token_error(state, account.id, e))?;
-            state.accounts.on_refreshed(account.id, &t.token, t.expires_at);
+            state
+                .accounts
+                .on_refreshed(account.id, &t.token, t.expires_at);
             t.token
         }
     };

@@ -40,7 +40,9 @@ pub async fn tick(state: &AppState, client: &awc::Client) {
     for (id, expires_at) in due {
         state.accounts.refreshed_ahead(id, now_ms());
         match state.refresher.refresh_ahead(client, id, expires_at).await {
-            Ok(token) => state.accounts.on_refreshed(id, &token.token, token.expires_at),
+            Ok(token) => state
+                .accounts
+                .on_refreshed(id, &token.token, token.expires_at),
             Err(e) => {
                 if let Some(u) = e.upstream() {
                     state.accounts.on_error(id, u, now_ms());

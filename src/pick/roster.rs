@@ -314,7 +314,11 @@ impl Roster {
 
     /// An account for a request, not one of `exclude` (those tried already), chosen by the
     /// strategy among the usable ones; or the error saying why there is none.
-    pub fn acquire(self: &Arc<Self>, exclude: &[i32], now_ms: i64) -> Result<AccountLease, ApiError> {
+    pub fn acquire(
+        self: &Arc<Self>,
+        exclude: &[i32],
+        now_ms: i64,
+    ) -> Result<AccountLease, ApiError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let mut reasons = Vec::new();
@@ -340,9 +344,17 @@ impl Roster {
                 });
             }
         }
-        let order = strategy::order(self.cfg.strategy, &inner.rotation, &candidates, &mut inner.rng);
+        let order = strategy::order(
+            self.cfg.strategy,
+            &inner.rotation,
+            &candidates,
+            &mut inner.rng,
+        );
         for id in order {
-            let e = inner.entries.get_mut(&id).expect("candidates come from the entries");
+            let e = inner
+                .entries
+                .get_mut(&id)
+                .expect("candidates come from the entries");
             if let Some(Err(wait)) = e.rpm.as_ref().map(Rpm::check) {
                 reasons.push(Why::RpmLimit { wait });
                 continue;
@@ -502,8 +514,14 @@ impl Roster {
             .entries
             .values()
             .filter(|e| e.blocked(now_ms).is_none())
-            .filter(|e| e.last_used_ms.is_some_and(|t| now_ms - t <= ms(active_within)))
-            .filter(|e| e.refreshed_ahead_ms.is_none_or(|t| now_ms - t >= ms(min_gap)))
+            .filter(|e| {
+                e.last_used_ms
+                    .is_some_and(|t| now_ms - t <= ms(active_within))
+            })
+            .filter(|e| {
+                e.refreshed_ahead_ms
+                    .is_none_or(|t| now_ms - t >= ms(min_gap))
+            })
             .filter_map(|e| {
                 let expires = e.account.access_token_expires_at?;
                 e.account.access_token.as_ref()?;
@@ -646,10 +664,7 @@ mod tests {
         let r = roster(vec![a]);
         let lease = r.acquire(&[], NOW).unwrap();
         let e = r.acquire(&[], NOW).unwrap_err();
-        assert_eq!(
-            (e.status(), e.retry_after()),
-            (429, Some(1))
-        );
+        assert_eq!((e.status(), e.retry_after()), (429, Some(1)));
         drop(lease);
         assert!(r.acquire(&[], NOW).is_ok());
     }
@@ -765,7 +780,11 @@ mod tests {
         assert!(r.acquire(&[], NOW + 30_000).is_ok());
         r.on_refreshed(1, "fresh", NOW / 1000 + 3600);
         assert_eq!(
-            r.acquire(&[], NOW).unwrap().account().access_token.as_deref(),
+            r.acquire(&[], NOW)
+                .unwrap()
+                .account()
+                .access_token
+                .as_deref(),
             Some("fresh")
         );
     }

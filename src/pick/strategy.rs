@@ -79,7 +79,12 @@ pub fn order(
     let mut list: Vec<&Candidate> = candidates.iter().collect();
     match strategy {
         Strategy::RoundRobin => {
-            list.sort_by_key(|c| (std::cmp::Reverse(rotation.current(c.id) + i64::from(c.weight)), c.id));
+            list.sort_by_key(|c| {
+                (
+                    std::cmp::Reverse(rotation.current(c.id) + i64::from(c.weight)),
+                    c.id,
+                )
+            });
         }
         Strategy::LeastUsed => list.sort_by(|a, b| {
             // recent / weight, compared without division.
@@ -93,7 +98,12 @@ pub fn order(
             // Efraimidis–Spirakis: sorting by u^(1/w) is a weighted random permutation.
             let mut keyed: Vec<(f64, &Candidate)> = list
                 .into_iter()
-                .map(|c| (rng.random::<f64>().powf(1.0 / f64::from(c.weight.max(1))), c))
+                .map(|c| {
+                    (
+                        rng.random::<f64>().powf(1.0 / f64::from(c.weight.max(1))),
+                        c,
+                    )
+                })
                 .collect();
             keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
             list = keyed.into_iter().map(|(_, c)| c).collect();
@@ -204,7 +214,10 @@ mod tests {
         let rotation = Rotation::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let all = [c(1, 1), c(2, 1), c(3, 1)];
-        assert_eq!(order(Strategy::RoundRobin, &rotation, &all, &mut rng), [1, 2, 3]);
+        assert_eq!(
+            order(Strategy::RoundRobin, &rotation, &all, &mut rng),
+            [1, 2, 3]
+        );
     }
 
     #[test]

@@ -21,14 +21,22 @@ pub enum Why {
     /// Disabled by the pool, with the reason (refresh token invalid, ...).
     Disabled(String),
     Suspended,
-    Cooling { until_ms: i64 },
-    Quota { until_ms: i64 },
+    Cooling {
+        until_ms: i64,
+    },
+    Quota {
+        until_ms: i64,
+    },
     /// Its own requests-per-minute limit; a request fits again after `wait`.
-    RpmLimit { wait: Duration },
+    RpmLimit {
+        wait: Duration,
+    },
     /// Its concurrency cap.
     Busy,
     /// The access token has expired and the last refresh failed; the next try is at this time.
-    RefreshPending { retry_at_ms: i64 },
+    RefreshPending {
+        retry_at_ms: i64,
+    },
 }
 
 /// The error for a request no account can take.
@@ -94,7 +102,10 @@ pub fn explain(reasons: &[Why], now_ms: i64) -> ApiError {
     disabled.sort_unstable();
     let mut i = 0;
     while i < disabled.len() {
-        let n = disabled[i..].iter().take_while(|r| **r == disabled[i]).count();
+        let n = disabled[i..]
+            .iter()
+            .take_while(|r| **r == disabled[i])
+            .count();
         group(n, format!("disabled: {}", disabled[i]));
         i += n;
     }
@@ -147,7 +158,12 @@ pub fn explain(reasons: &[Why], now_ms: i64) -> ApiError {
 /// account is back by then.
 pub fn show_time(until_ms: i64, now_ms: i64) -> String {
     let minute = 60_000;
-    let up = until_ms.div_euclid(minute) * minute + if until_ms.rem_euclid(minute) > 0 { minute } else { 0 };
+    let up = until_ms.div_euclid(minute) * minute
+        + if until_ms.rem_euclid(minute) > 0 {
+            minute
+        } else {
+            0
+        };
     let (Some(t), Some(now)) = (
         DateTime::<Utc>::from_timestamp_millis(up),
         DateTime::<Utc>::from_timestamp_millis(now_ms),
@@ -234,7 +250,9 @@ mod tests {
                 Why::RpmLimit {
                     wait: Duration::from_millis(12_300),
                 },
-                Why::Cooling { until_ms: NOW + 1000 },
+                Why::Cooling {
+                    until_ms: NOW + 1000,
+                },
             ],
             NOW,
         );
@@ -251,7 +269,8 @@ mod tests {
             parts(&e),
             (
                 429,
-                "Every usable account is at its rate limit (1 account: 1 at the concurrency limit)".into(),
+                "Every usable account is at its rate limit (1 account: 1 at the concurrency limit)"
+                    .into(),
                 Some(1)
             )
         );
@@ -267,7 +286,12 @@ mod tests {
                 None
             )
         );
-        let e = explain(&[Why::RefreshPending { retry_at_ms: NOW + 20_000 }], NOW);
+        let e = explain(
+            &[Why::RefreshPending {
+                retry_at_ms: NOW + 20_000,
+            }],
+            NOW,
+        );
         assert_eq!(
             parts(&e),
             (

@@ -214,9 +214,11 @@ fn authentication_failures_and_live_revocation() {
     // Works, then revoked with the CLI while the server runs: refused within 2 seconds.
     assert_eq!(post(&s, "/v1/messages", &hello(false)).status, 200);
     s.t.ok(&["keys", "revoke", "tester", "--yes"]);
-    let r = eventually("the revoked key is refused", std::time::Duration::from_secs(2), || {
-        Some(post(&s, "/v1/messages/count_tokens", &hello(false))).filter(|r| r.status == 401)
-    });
+    let r = eventually(
+        "the revoked key is refused",
+        std::time::Duration::from_secs(2),
+        || Some(post(&s, "/v1/messages/count_tokens", &hello(false))).filter(|r| r.status == 401),
+    );
     assert_eq!((r.status, r.json()), (401, err("no API key exists yet: create one on the server with `amq2api keys create --name NAME`")));
     let r = post(&s, "/v1/messages", &hello(false));
     assert_eq!(r.status, 401);
@@ -357,9 +359,11 @@ fn monthly_quota_fails_over_to_the_next_account_then_429() {
     let r = post(&s, "/v1/messages", &hello(false));
     assert_eq!(r.status, 200, "{}", r.body);
     // The server writes the new state back: `accounts list` shows it.
-    let list = eventually("the quota pause is in the database", std::time::Duration::from_secs(2), || {
-        Some(s.t.json(&["accounts", "list", "--json"])).filter(|l| l[0]["health"] == "quota")
-    });
+    let list = eventually(
+        "the quota pause is in the database",
+        std::time::Duration::from_secs(2),
+        || Some(s.t.json(&["accounts", "list", "--json"])).filter(|l| l[0]["health"] == "quota"),
+    );
     assert!(list[0]["health_until"]
         .as_str()
         .unwrap()

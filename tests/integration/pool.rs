@@ -17,7 +17,10 @@ const TWO_SECONDS: Duration = Duration::from_secs(2);
 fn setup(fake: &FakeQ, n: usize, extra: impl Fn(usize) -> Value) -> (TestDir, String) {
     let t = TestDir::new();
     import(&t, fake, 0..n, extra);
-    let key = t.ok(&["keys", "create", "--name", "tester"]).trim().to_owned();
+    let key = t
+        .ok(&["keys", "create", "--name", "tester"])
+        .trim()
+        .to_owned();
     (t, key)
 }
 
@@ -80,7 +83,10 @@ fn post_to(server: &Server, key: &str, path: &str, body: &Value) -> Response {
 
 /// (fake account index, status) of every chat call the fake received, in order.
 fn calls(fake: &FakeQ) -> Vec<(Option<usize>, u16)> {
-    fake.requests().iter().map(|r| (r.account, r.status)).collect()
+    fake.requests()
+        .iter()
+        .map(|r| (r.account, r.status))
+        .collect()
 }
 
 /// Successful chat calls per fake account index.
@@ -189,17 +195,23 @@ fn a_throttled_account_is_skipped_before_the_first_byte_and_comes_back_after_its
         assert_eq!(post(&server, &key, &hello(false)).status, 200);
     }
     assert_eq!(served(&fake, 2), [1, 1]);
-    assert!(server.log().contains("account acc1 (1): active -> cooling until "));
-    assert!(server.log().contains(": throttled -> active (the pause is over)"));
+    assert!(server
+        .log()
+        .contains("account acc1 (1): active -> cooling until "));
+    assert!(server
+        .log()
+        .contains(": throttled -> active (the pause is over)"));
 }
 
 #[test]
 fn a_refused_access_token_is_refreshed_once_and_the_request_succeeds_on_the_same_account() {
     let fake = FakeQ::start();
     // Tokens valid by their expiry but unknown to the fake: it answers 403 "bearer token invalid".
-    let (t, key) = setup(&fake, 2, |i| {
-        json!({"accessToken": format!("aoaFAKE-stale-{i}"), "expiresAt": "2099-01-01T00:00:00Z"})
-    });
+    let (t, key) = setup(
+        &fake,
+        2,
+        |i| json!({"accessToken": format!("aoaFAKE-stale-{i}"), "expiresAt": "2099-01-01T00:00:00Z"}),
+    );
     let server = Server::start(&t, &fake);
     let r = post(&server, &key, &hello(false));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -219,9 +231,11 @@ fn a_refused_access_token_is_refreshed_once_and_the_request_succeeds_on_the_same
 #[test]
 fn a_dead_refresh_token_disables_the_account_and_the_request_succeeds_elsewhere() {
     let fake = FakeQ::start();
-    let (t, key) = setup(&fake, 2, |i| {
-        json!({"accessToken": format!("aoaFAKE-stale-{i}"), "expiresAt": "2099-01-01T00:00:00Z"})
-    });
+    let (t, key) = setup(
+        &fake,
+        2,
+        |i| json!({"accessToken": format!("aoaFAKE-stale-{i}"), "expiresAt": "2099-01-01T00:00:00Z"}),
+    );
     fake.revoke_refresh_token(0);
     let server = Server::start(&t, &fake);
     let r = post(&server, &key, &hello(false));
@@ -312,9 +326,11 @@ fn concurrent(server: &Server, key: &str, body: &Value, n: usize) -> Vec<u16> {
 #[test]
 fn a_hundred_concurrent_requests_with_expired_tokens_refresh_each_account_once() {
     let fake = FakeQ::start();
-    let (t, key) = setup(&fake, 3, |i| {
-        json!({"accessToken": format!("aoaFAKE-old-{i}"), "expiresAt": "2020-01-01T00:00:00Z"})
-    });
+    let (t, key) = setup(
+        &fake,
+        3,
+        |i| json!({"accessToken": format!("aoaFAKE-old-{i}"), "expiresAt": "2020-01-01T00:00:00Z"}),
+    );
     fake.set_token_delay(Duration::from_millis(300));
     let server = Server::start(&t, &fake);
     let statuses = concurrent(&server, &key, &hello(false), 100);
@@ -398,7 +414,10 @@ fn cli_changes_reach_the_running_server_within_two_seconds() {
         )
     );
     // A key created with the CLI works.
-    let key2 = t.ok(&["keys", "create", "--name", "second"]).trim().to_owned();
+    let key2 = t
+        .ok(&["keys", "create", "--name", "second"])
+        .trim()
+        .to_owned();
     eventually("the new key is accepted", TWO_SECONDS, || {
         (post_to(&server, &key2, "/v1/messages/count_tokens", &hello(false)).status == 200)
             .then_some(())
@@ -423,12 +442,20 @@ fn cli_changes_reach_the_running_server_within_two_seconds() {
         &fake.token_url(),
     ]);
     let after_cli = fake.token_calls();
-    eventually("the server uses the tokens the CLI got", TWO_SECONDS, || {
-        fake.clear_requests();
-        assert_eq!(post(&server, &key2, &hello(false)).status, 200);
-        (calls(&fake).len() == 1).then_some(())
-    });
-    assert_eq!(fake.token_calls(), after_cli, "the server refreshed nothing");
+    eventually(
+        "the server uses the tokens the CLI got",
+        TWO_SECONDS,
+        || {
+            fake.clear_requests();
+            assert_eq!(post(&server, &key2, &hello(false)).status, 200);
+            (calls(&fake).len() == 1).then_some(())
+        },
+    );
+    assert_eq!(
+        fake.token_calls(),
+        after_cli,
+        "the server refreshed nothing"
+    );
     // Removed with the CLI: it leaves the pool.
     t.ok(&["accounts", "remove", "acc1", "--yes"]);
     eventually("acc1 leaves the pool", TWO_SECONDS, || {
@@ -468,7 +495,12 @@ fn per_key_limits_are_429_with_retry_after() {
     assert_eq!(fake.chat_calls(), 2);
     // Token counting is answered locally and is not limited.
     for _ in 0..5 {
-        let r = post_to(&server, &rpm_key, "/v1/messages/count_tokens", &hello(false));
+        let r = post_to(
+            &server,
+            &rpm_key,
+            "/v1/messages/count_tokens",
+            &hello(false),
+        );
         assert_eq!(r.status, 200);
     }
 
@@ -590,11 +622,61 @@ fn per_account_limits_are_429_with_retry_after() {
             Some("1")
         )
     );
-    assert!(streaming.join().unwrap().body.contains("event: message_stop"));
+    assert!(streaming
+        .join()
+        .unwrap()
+        .body
+        .contains("event: message_stop"));
     assert_eq!(post(&server, &key, &hello(false)).status, 200);
     let acc1 = &accounts_list(&t)[0];
     assert_eq!(
-        (&acc1["rpm_limit"], &acc1["concurrency_limit"], &acc1["weight"]),
+        (
+            &acc1["rpm_limit"],
+            &acc1["concurrency_limit"],
+            &acc1["weight"]
+        ),
         (&Value::Null, &json!(1), &json!(2))
     );
+}
+
+#[test]
+fn failures_in_a_row_cool_an_account_down_and_it_is_tried_again_afterwards() {
+    let fake = FakeQ::start();
+    let (t, key) = setup(&fake, 2, none);
+    let server = Server::start_with(
+        &t,
+        &fake,
+        &[
+            ("AMQ2API_FAILURE_THRESHOLD", "2"),
+            ("AMQ2API_FAILURE_COOLDOWN", "1s"),
+        ],
+    );
+    fake.set_account_error(0, Some(QError::InternalError));
+    // acc1 fails (a 5xx), acc2 answers: the client never notices.
+    for _ in 0..3 {
+        assert_eq!(post(&server, &key, &hello(false)).status, 200);
+    }
+    assert_eq!(
+        calls(&fake),
+        [
+            (Some(0), 500),
+            (Some(1), 200),
+            (Some(1), 200),
+            (Some(0), 500),
+            (Some(1), 200)
+        ]
+    );
+    let acc1 = account_when(&t, "acc1", |a| a["health"] == "cooling");
+    assert_eq!(
+        acc1["health_reason"],
+        "2 failures in a row (the last: server error)"
+    );
+    // Back after the cooldown, and healthy again once it answers.
+    fake.set_account_error(0, None);
+    account_when(&t, "acc1", |a| a["health"] == "active");
+    fake.clear_requests();
+    for _ in 0..2 {
+        assert_eq!(post(&server, &key, &hello(false)).status, 200);
+    }
+    assert_eq!(served(&fake, 2), [1, 1]);
 }
