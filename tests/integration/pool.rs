@@ -680,3 +680,52 @@ fn failures_in_a_row_cool_an_account_down_and_it_is_tried_again_afterwards() {
     }
     assert_eq!(served(&fake, 2), [1, 1]);
 }
+
+#[test]
+fn tokens_of_accounts_in_use_are_refreshed_ahead_of_expiry_once() {
+    use amq2api::http::AppState;
+    use amq2api::pick::{now_ms, refresh_ahead};
+
+    let fake = FakeQ::start();
+    // Tokens that expire in 4 minutes (inside the 5-minute margin) and one in 2 hours.
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(4)).to_rfc3339();
+    let (t, _) = setup(&fake, 3, |i| {
+        let expires = if i == 2 {
+            (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()
+        } else {
+            soon.clone()
+        };
+        json!({"accessToken": format!("aoaFAKE-{i}"), "expiresAt": expires})
+    });
+    let upstream = amq2api::q::config::UpstreamConfig {
+        api_endpoint: Some(fake.api_url()),
+        token_endpoint: Some(fake.token_url()),
+        idle_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let pool = t.pool();
+    let state = AppState::new(pool.clone(), upstream, Default::default());
+    let rows = amq2api::db::accounts::list(&mut pool.get().unwrap()).unwrap();
+    state.accounts.load(rows);
+    // acc1 and acc3 serve a request; acc2 stays idle.
+    drop(state.accounts.acquire(&[2], now_ms()).unwrap());
+    drop(state.accounts.acquire(&[2], now_ms()).unwrap());
+    actix_web::rt::System::new().block_on(async {
+        let client = amq2api::q::client::http_client(&state.upstream);
+        refresh_ahead::tick(&state, &client).await;
+        // Only acc1: in use and near expiry. Idle acc2 and long-lived acc3 are left alone.
+        assert_eq!(fake.token_calls(), 1);
+        assert_eq!(fake.token_requests()[0].body["clientId"], "FAKECLIENT1");
+        // Its new token is what the pool holds now, and it is not refreshed again.
+        let lease = state.accounts.acquire(&[2, 3], now_ms()).unwrap();
+        let expires = lease.account().access_token_expires_at.unwrap();
+        assert!(expires > amq2api::db::now() + 3000);
+        drop(lease);
+        refresh_ahead::tick(&state, &client).await;
+        assert_eq!(fake.token_calls(), 1);
+    });
+    let acc1 = amq2api::db::accounts::find(&mut pool.get().unwrap(), 1)
+        .unwrap()
+        .unwrap();
+    assert!(acc1.access_token_expires_at.unwrap() > amq2api::db::now() + 3000);
+}
