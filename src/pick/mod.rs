@@ -13,7 +13,7 @@ pub mod unavailable;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::q::client::{send_chat, ChatStream};
-use crate::q::error::ErrorClass;
+use crate::q::error::{AccountAction, ErrorClass};
 use crate::q::token::TokenError;
 use crate::q::types::GenerateAssistantResponseRequest;
 
@@ -83,27 +83,39 @@ async fn try_account(
     body: &GenerateAssistantResponseRequest,
 ) -> Result<ChatStream, ApiError> {
     let account = lease.account();
+    let now = now_ms();
     let margin = i64::try_from(state.upstream.refresh_margin.as_millis()).unwrap_or(i64::MAX);
-    // The token the pool holds, while it has more than the margin left; else the refresher
-    // (single-flight per account) reads the database and refreshes if it must.
-    let held = account.access_token.clone().filter(|_| {
-        account
-            .access_token_expires_at
-            .is_some_and(|t| t.saturating_mul(1000) > now_ms().saturating_add(margin))
-    });
-    let token = match held {
-        Some(token) => token,
-        None => {
-            let t = state
-                .refresher
-                .access_token(client, account.id)
-                .await
-                .map_err(|e| token_error(state, account.id, e))?;
-            state
-                .accounts
-                .on_refreshed(account.id, &t.token, t.expires_at);
-            t.token
-        }
+    let expires_ms = account
+        .access_token_expires_at
+        .map_or(i64::MIN, |t| t.saturating_mul(1000));
+    let valid = account.access_token.clone().filter(|_| expires_ms > now);
+    // The token the pool holds while it has more than the margin left (or while a failed
+    // refresh waits for its retry); else the refresher (single-flight per account) reads the
+    // database and refreshes if it must.
+    let token = match valid {
+        Some(token) if expires_ms > now.saturating_add(margin) || lease.refresh_waiting() => token,
+        valid => match state.refresher.access_token(client, account.id).await {
+            Ok(t) => {
+                state
+                    .accounts
+                    .on_refreshed(account.id, &t.token, t.expires_at);
+                t.token
+            }
+            // Refreshing ahead of expiry failed, but not for good: the old token still works.
+            Err(TokenError::Upstream(u))
+                if valid.is_some() && u.account_action() != AccountAction::Disable =>
+            {
+                log::warn!(
+                    target: "amq2api::pick",
+                    "account {} ({}): keeping its current token after a failed refresh: {u}",
+                    account.name,
+                    account.id
+                );
+                state.accounts.on_error(account.id, &u, now_ms());
+                valid.expect("checked above")
+            }
+            Err(e) => return Err(token_error(state, account.id, e)),
+        },
     };
     let first = send_chat(client, &state.upstream, account, &token, body.clone()).await;
     let result = match first {

@@ -179,6 +179,8 @@ fn limit(n: Option<i32>) -> Option<u32> {
 }
 
 struct Inner {
+    /// Whether the first load happened (later arrivals are logged).
+    loaded: bool,
     entries: BTreeMap<i32, Entry>,
     rotation: Rotation,
     writes: Vec<WriteBack>,
@@ -196,6 +198,8 @@ pub struct Roster {
 pub struct AccountLease {
     account: Arc<Account>,
     roster: Arc<Roster>,
+    /// A token refresh failed lately: use the token while it is valid rather than refresh again.
+    refresh_waiting: bool,
     _slot: SlotGuard,
 }
 
@@ -218,6 +222,11 @@ impl AccountLease {
         self.account.id
     }
 
+    /// A token refresh of this account failed lately and is not to be retried yet.
+    pub fn refresh_waiting(&self) -> bool {
+        self.refresh_waiting
+    }
+
     pub fn name(&self) -> &str {
         &self.account.name
     }
@@ -234,6 +243,7 @@ impl Roster {
         Roster {
             cfg,
             inner: Mutex::new(Inner {
+                loaded: false,
                 entries: BTreeMap::new(),
                 rotation: Rotation::default(),
                 writes: Vec::new(),
@@ -267,8 +277,8 @@ impl Roster {
         inner.rotation.retain(|id| ids.contains(&id));
         for account in accounts {
             let Some(entry) = inner.entries.get_mut(&account.id) else {
-                if inner.entries.is_empty() || log::log_enabled!(log::Level::Debug) {
-                    log::debug!(target: "amq2api::pick", "account {} ({}) is in the pool", account.name, account.id);
+                if inner.loaded {
+                    log::info!(target: "amq2api::pick", "account {} ({}) joined the pool", account.name, account.id);
                 }
                 inner.entries.insert(account.id, Entry::new(account));
                 continue;
@@ -310,6 +320,7 @@ impl Roster {
             }
             entry.account = Arc::new(account);
         }
+        inner.loaded = true;
     }
 
     /// An account for a request, not one of `exclude` (those tried already), chosen by the
@@ -366,10 +377,12 @@ impl Roster {
             e.recent.add(now_ms);
             e.last_used_ms = Some(now_ms);
             let account = e.account.clone();
+            let refresh_waiting = e.refresh_retry_at_ms.is_some_and(|t| t > now_ms);
             inner.rotation.chosen(id, &candidates);
             return Ok(AccountLease {
                 account,
                 roster: self.clone(),
+                refresh_waiting,
                 _slot: slot,
             });
         }

@@ -729,3 +729,29 @@ fn tokens_of_accounts_in_use_are_refreshed_ahead_of_expiry_once() {
         .unwrap();
     assert!(acc1.access_token_expires_at.unwrap() > amq2api::db::now() + 3000);
 }
+
+#[test]
+fn a_failed_early_refresh_keeps_the_valid_token_and_waits_before_trying_again() {
+    let fake = FakeQ::start();
+    // A token Amazon Q accepts, 4 minutes from expiry: inside the 5-minute refresh margin.
+    fake.add_access_token("aoaFAKE-still-good");
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(4)).to_rfc3339();
+    let (t, key) = setup(
+        &fake,
+        1,
+        |_| json!({"accessToken": "aoaFAKE-still-good", "expiresAt": soon}),
+    );
+    let server = Server::start(&t, &fake);
+    fake.push_token_failure(500, r#"{"error":"server_error"}"#);
+    for _ in 0..3 {
+        assert_eq!(post(&server, &key, &hello(false)).status, 200);
+    }
+    // One refresh attempt; the requests went out with the old token meanwhile.
+    assert_eq!(fake.token_calls(), 1);
+    assert_eq!(fake.chat_calls(), 3);
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| r.bearer() == Some("aoaFAKE-still-good")));
+    assert_eq!(account_when(&t, "acc1", |_| true)["health"], "active");
+}
