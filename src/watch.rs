@@ -88,6 +88,26 @@ impl Watcher {
     }
 }
 
+/// Reads both tables into the server's memory once. `serve` does this through [`Watcher`];
+/// in-process tests that build an `AppState` themselves call it directly.
+pub fn load(
+    conn: &mut SqliteConnection,
+    accounts: &Roster,
+    keys: &KeyTable,
+) -> Result<(), DbError> {
+    let (rows, live_keys) = conn.transaction(|c| {
+        Ok::<_, diesel::result::Error>((accounts::list(c)?, api_keys::list_unrevoked(c)?))
+    })?;
+    log::debug!(
+        "loaded {} accounts and {} keys from the database",
+        rows.len(),
+        live_keys.len()
+    );
+    accounts.load(rows);
+    keys.load(live_keys);
+    Ok(())
+}
+
 impl Job {
     fn tick(&mut self) -> Result<(), DbError> {
         self.accounts.end_pauses(now_ms());
@@ -101,17 +121,7 @@ impl Job {
     }
 
     fn reload(&mut self) -> Result<(), DbError> {
-        let (rows, keys) = self.conn.transaction(|c| {
-            Ok::<_, diesel::result::Error>((accounts::list(c)?, api_keys::list_unrevoked(c)?))
-        })?;
-        log::debug!(
-            "reloaded {} accounts and {} keys from the database",
-            rows.len(),
-            keys.len()
-        );
-        self.accounts.load(rows);
-        self.keys.load(keys);
-        Ok(())
+        load(&mut self.conn, &self.accounts, &self.keys)
     }
 
     fn write_back(&mut self) -> Result<(), DbError> {

@@ -705,8 +705,7 @@ fn tokens_of_accounts_in_use_are_refreshed_ahead_of_expiry_once() {
     };
     let pool = t.pool();
     let state = AppState::new(pool.clone(), upstream, Default::default());
-    let rows = amq2api::db::accounts::list(&mut pool.get().unwrap()).unwrap();
-    state.accounts.load(rows);
+    amq2api::watch::load(&mut pool.get().unwrap(), &state.accounts, &state.keys).unwrap();
     // acc1 and acc3 serve a request; acc2 stays idle.
     drop(state.accounts.acquire(&[2], now_ms()).unwrap());
     drop(state.accounts.acquire(&[2], now_ms()).unwrap());
