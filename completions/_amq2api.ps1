@@ -53,6 +53,16 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for a connection to Amazon Q')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the response and between two chunks of the stream')
             [CompletionResult]::new('--refresh-margin', '--refresh-margin', [CompletionResultType]::ParameterName, 'Refresh an access token this many seconds before it expires')
+            [CompletionResult]::new('--strategy', '--strategy', [CompletionResultType]::ParameterName, 'How requests are spread over the usable accounts')
+            [CompletionResult]::new('--max-accounts-per-request', '--max-accounts-per-request', [CompletionResultType]::ParameterName, 'Most accounts one request is tried on before the last error goes to the client')
+            [CompletionResult]::new('--throttle-backoff', '--throttle-backoff', [CompletionResultType]::ParameterName, 'First cooldown of a throttled account, doubled for every throttle in a row (30s, 2m, ...)')
+            [CompletionResult]::new('--throttle-backoff-max', '--throttle-backoff-max', [CompletionResultType]::ParameterName, 'Longest cooldown of a throttled account')
+            [CompletionResult]::new('--failure-threshold', '--failure-threshold', [CompletionResultType]::ParameterName, 'Failures in a row (Amazon Q 5xx, network errors, timeouts) that make an account cool down')
+            [CompletionResult]::new('--failure-window', '--failure-window', [CompletionResultType]::ParameterName, 'Time within which those failures must fall to count as in a row')
+            [CompletionResult]::new('--failure-cooldown', '--failure-cooldown', [CompletionResultType]::ParameterName, 'How long such an account cools down before it is tried again')
+            [CompletionResult]::new('--denied-cooldown', '--denied-cooldown', [CompletionResultType]::ParameterName, 'How long an account rests after a refusal that is neither a ban nor a bad token')
+            [CompletionResult]::new('--key-rpm', '--key-rpm', [CompletionResultType]::ParameterName, 'Requests per minute of keys created without --rpm [default: no limit]')
+            [CompletionResult]::new('--key-concurrency', '--key-concurrency', [CompletionResultType]::ParameterName, 'Requests in flight of keys created without --concurrency [default: no limit]')
             [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'SQLite database shared by the CLI and the server (created with mode 0600)')
             [CompletionResult]::new('--metrics-public', '--metrics-public', [CompletionResultType]::ParameterName, 'Serve `/metrics` without an admin key (for a Prometheus on a private network)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more (-v debug, -vv trace); RUST_LOG overrides')
@@ -78,6 +88,7 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Keep the pool from using an account')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove an account (its usage history is kept)')
             [CompletionResult]::new('refresh', 'refresh', [CompletionResultType]::ParameterValue, 'Refresh access tokens now and show the result of each')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Change an account''s limits and weight (a running server picks them up within a second)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -175,6 +186,19 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'amq2api;accounts;set' {
+            [CompletionResult]::new('--rpm', '--rpm', [CompletionResultType]::ParameterName, 'Requests per minute this account may serve (0 removes the limit)')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests this account may serve at once (0 removes the limit)')
+            [CompletionResult]::new('--weight', '--weight', [CompletionResultType]::ParameterName, 'Share of the traffic relative to the other accounts (1 = an equal share)')
+            [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'SQLite database shared by the CLI and the server (created with mode 0600)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log more (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log more (-v debug, -vv trace); RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'amq2api;accounts;help' {
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Import accounts from AWS SSO / Kiro / Amazon Q JSON files')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List accounts (no secret is ever shown)')
@@ -183,6 +207,7 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Keep the pool from using an account')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove an account (its usage history is kept)')
             [CompletionResult]::new('refresh', 'refresh', [CompletionResultType]::ParameterValue, 'Refresh access tokens now and show the result of each')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Change an account''s limits and weight (a running server picks them up within a second)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -207,6 +232,9 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
         'amq2api;accounts;help;refresh' {
             break
         }
+        'amq2api;accounts;help;set' {
+            break
+        }
         'amq2api;accounts;help;help' {
             break
         }
@@ -227,6 +255,7 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
         'amq2api;keys;create' {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Name of the key (unique among keys that are not revoked)')
             [CompletionResult]::new('--rpm', '--rpm', [CompletionResultType]::ParameterName, 'Requests per minute allowed with this key')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests this key may have in flight at once')
             [CompletionResult]::new('--expires', '--expires', [CompletionResultType]::ParameterName, 'Expiry: a duration (30d, 12h, 90min) or a date (2027-01-31, RFC 3339)')
             [CompletionResult]::new('--database', '--database', [CompletionResultType]::ParameterName, 'SQLite database shared by the CLI and the server (created with mode 0600)')
             [CompletionResult]::new('--admin', '--admin', [CompletionResultType]::ParameterName, 'The key may read the monitoring page')
@@ -314,6 +343,7 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('disable', 'disable', [CompletionResultType]::ParameterValue, 'Keep the pool from using an account')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove an account (its usage history is kept)')
             [CompletionResult]::new('refresh', 'refresh', [CompletionResultType]::ParameterValue, 'Refresh access tokens now and show the result of each')
+            [CompletionResult]::new('set', 'set', [CompletionResultType]::ParameterValue, 'Change an account''s limits and weight (a running server picks them up within a second)')
             break
         }
         'amq2api;help;accounts;import' {
@@ -335,6 +365,9 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             break
         }
         'amq2api;help;accounts;refresh' {
+            break
+        }
+        'amq2api;help;accounts;set' {
             break
         }
         'amq2api;help;keys' {

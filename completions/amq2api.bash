@@ -55,6 +55,9 @@ _amq2api() {
             amq2api__subcmd__accounts,remove)
                 cmd="amq2api__subcmd__accounts__subcmd__remove"
                 ;;
+            amq2api__subcmd__accounts,set)
+                cmd="amq2api__subcmd__accounts__subcmd__set"
+                ;;
             amq2api__subcmd__accounts__subcmd__help,add)
                 cmd="amq2api__subcmd__accounts__subcmd__help__subcmd__add"
                 ;;
@@ -78,6 +81,9 @@ _amq2api() {
                 ;;
             amq2api__subcmd__accounts__subcmd__help,remove)
                 cmd="amq2api__subcmd__accounts__subcmd__help__subcmd__remove"
+                ;;
+            amq2api__subcmd__accounts__subcmd__help,set)
+                cmd="amq2api__subcmd__accounts__subcmd__help__subcmd__set"
                 ;;
             amq2api__subcmd__help,accounts)
                 cmd="amq2api__subcmd__help__subcmd__accounts"
@@ -114,6 +120,9 @@ _amq2api() {
                 ;;
             amq2api__subcmd__help__subcmd__accounts,remove)
                 cmd="amq2api__subcmd__help__subcmd__accounts__subcmd__remove"
+                ;;
+            amq2api__subcmd__help__subcmd__accounts,set)
+                cmd="amq2api__subcmd__help__subcmd__accounts__subcmd__set"
                 ;;
             amq2api__subcmd__help__subcmd__keys,create)
                 cmd="amq2api__subcmd__help__subcmd__keys__subcmd__create"
@@ -173,7 +182,7 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__accounts)
-            opts="-v -h -V --database --verbose --help --version import list add enable disable remove refresh help"
+            opts="-v -h -V --database --verbose --help --version import list add enable disable remove refresh set help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,7 +286,7 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__accounts__subcmd__help)
-            opts="import list add enable disable remove refresh help"
+            opts="import list add enable disable remove refresh set help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -389,6 +398,20 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__accounts__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        amq2api__subcmd__accounts__subcmd__help__subcmd__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -518,6 +541,36 @@ _amq2api() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        amq2api__subcmd__accounts__subcmd__set)
+            opts="-v -h -V --rpm --concurrency --weight --database --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --rpm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --weight)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         amq2api__subcmd__help)
             opts="serve accounts keys stats help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -533,7 +586,7 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__help__subcmd__accounts)
-            opts="import list add enable disable remove refresh"
+            opts="import list add enable disable remove refresh set"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +684,20 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__help__subcmd__accounts__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        amq2api__subcmd__help__subcmd__accounts__subcmd__set)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -761,7 +828,7 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__keys__subcmd__create)
-            opts="-v -h -V --name --admin --rpm --expires --database --verbose --help --version"
+            opts="-v -h -V --name --admin --rpm --concurrency --expires --database --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -772,6 +839,10 @@ _amq2api() {
                     return 0
                     ;;
                 --rpm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -897,7 +968,7 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__serve)
-            opts="-v -h -V --host --port --workers --default-model --ping-interval --metrics-public --shutdown-timeout --model-map --api-endpoint --dialect --token-endpoint --social-token-endpoint --user-agent --amz-user-agent --origin --connect-timeout --idle-timeout --refresh-margin --database --verbose --help --version"
+            opts="-v -h -V --host --port --workers --default-model --ping-interval --metrics-public --shutdown-timeout --model-map --api-endpoint --dialect --token-endpoint --social-token-endpoint --user-agent --amz-user-agent --origin --connect-timeout --idle-timeout --refresh-margin --strategy --max-accounts-per-request --throttle-backoff --throttle-backoff-max --failure-threshold --failure-window --failure-cooldown --denied-cooldown --key-rpm --key-concurrency --database --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -968,6 +1039,46 @@ _amq2api() {
                     return 0
                     ;;
                 --refresh-margin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strategy)
+                    COMPREPLY=($(compgen -W "round-robin least-used random" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-accounts-per-request)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --throttle-backoff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --throttle-backoff-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --failure-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --failure-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --failure-cooldown)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --denied-cooldown)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-rpm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-concurrency)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -49,6 +49,16 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand --connect-timeout 'Seconds to wait for a connection to Amazon Q'
             cand --idle-timeout 'Seconds to wait for the response and between two chunks of the stream'
             cand --refresh-margin 'Refresh an access token this many seconds before it expires'
+            cand --strategy 'How requests are spread over the usable accounts'
+            cand --max-accounts-per-request 'Most accounts one request is tried on before the last error goes to the client'
+            cand --throttle-backoff 'First cooldown of a throttled account, doubled for every throttle in a row (30s, 2m, ...)'
+            cand --throttle-backoff-max 'Longest cooldown of a throttled account'
+            cand --failure-threshold 'Failures in a row (Amazon Q 5xx, network errors, timeouts) that make an account cool down'
+            cand --failure-window 'Time within which those failures must fall to count as in a row'
+            cand --failure-cooldown 'How long such an account cools down before it is tried again'
+            cand --denied-cooldown 'How long an account rests after a refusal that is neither a ban nor a bad token'
+            cand --key-rpm 'Requests per minute of keys created without --rpm [default: no limit]'
+            cand --key-concurrency 'Requests in flight of keys created without --concurrency [default: no limit]'
             cand --database 'SQLite database shared by the CLI and the server (created with mode 0600)'
             cand --metrics-public 'Serve `/metrics` without an admin key (for a Prometheus on a private network)'
             cand -v 'Log more (-v debug, -vv trace); RUST_LOG overrides'
@@ -73,6 +83,7 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand disable 'Keep the pool from using an account'
             cand remove 'Remove an account (its usage history is kept)'
             cand refresh 'Refresh access tokens now and show the result of each'
+            cand set 'Change an account''s limits and weight (a running server picks them up within a second)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'amq2api;accounts;import'= {
@@ -162,6 +173,18 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'amq2api;accounts;set'= {
+            cand --rpm 'Requests per minute this account may serve (0 removes the limit)'
+            cand --concurrency 'Requests this account may serve at once (0 removes the limit)'
+            cand --weight 'Share of the traffic relative to the other accounts (1 = an equal share)'
+            cand --database 'SQLite database shared by the CLI and the server (created with mode 0600)'
+            cand -v 'Log more (-v debug, -vv trace); RUST_LOG overrides'
+            cand --verbose 'Log more (-v debug, -vv trace); RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'amq2api;accounts;help'= {
             cand import 'Import accounts from AWS SSO / Kiro / Amazon Q JSON files'
             cand list 'List accounts (no secret is ever shown)'
@@ -170,6 +193,7 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand disable 'Keep the pool from using an account'
             cand remove 'Remove an account (its usage history is kept)'
             cand refresh 'Refresh access tokens now and show the result of each'
+            cand set 'Change an account''s limits and weight (a running server picks them up within a second)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'amq2api;accounts;help;import'= {
@@ -185,6 +209,8 @@ set edit:completion:arg-completer[amq2api] = {|@words|
         &'amq2api;accounts;help;remove'= {
         }
         &'amq2api;accounts;help;refresh'= {
+        }
+        &'amq2api;accounts;help;set'= {
         }
         &'amq2api;accounts;help;help'= {
         }
@@ -204,6 +230,7 @@ set edit:completion:arg-completer[amq2api] = {|@words|
         &'amq2api;keys;create'= {
             cand --name 'Name of the key (unique among keys that are not revoked)'
             cand --rpm 'Requests per minute allowed with this key'
+            cand --concurrency 'Requests this key may have in flight at once'
             cand --expires 'Expiry: a duration (30d, 12h, 90min) or a date (2027-01-31, RFC 3339)'
             cand --database 'SQLite database shared by the CLI and the server (created with mode 0600)'
             cand --admin 'The key may read the monitoring page'
@@ -280,6 +307,7 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand disable 'Keep the pool from using an account'
             cand remove 'Remove an account (its usage history is kept)'
             cand refresh 'Refresh access tokens now and show the result of each'
+            cand set 'Change an account''s limits and weight (a running server picks them up within a second)'
         }
         &'amq2api;help;accounts;import'= {
         }
@@ -294,6 +322,8 @@ set edit:completion:arg-completer[amq2api] = {|@words|
         &'amq2api;help;accounts;remove'= {
         }
         &'amq2api;help;accounts;refresh'= {
+        }
+        &'amq2api;help;accounts;set'= {
         }
         &'amq2api;help;keys'= {
             cand create 'Create a key and print it (only it) on standard output'

@@ -51,23 +51,36 @@ complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l origin -d '`or
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l connect-timeout -d 'Seconds to wait for a connection to Amazon Q' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l idle-timeout -d 'Seconds to wait for the response and between two chunks of the stream' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l refresh-margin -d 'Refresh an access token this many seconds before it expires' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l strategy -d 'How requests are spread over the usable accounts' -r -f -a "round-robin\t'Each usable account in turn (weights give an account more turns)'
+least-used\t'The account with the fewest requests in the last minute (per unit of weight)'
+random\t'A random account (weights make one more likely)'"
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l max-accounts-per-request -d 'Most accounts one request is tried on before the last error goes to the client' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l throttle-backoff -d 'First cooldown of a throttled account, doubled for every throttle in a row (30s, 2m, ...)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l throttle-backoff-max -d 'Longest cooldown of a throttled account' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l failure-threshold -d 'Failures in a row (Amazon Q 5xx, network errors, timeouts) that make an account cool down' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l failure-window -d 'Time within which those failures must fall to count as in a row' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l failure-cooldown -d 'How long such an account cools down before it is tried again' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l denied-cooldown -d 'How long an account rests after a refusal that is neither a ban nor a bad token' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l key-rpm -d 'Requests per minute of keys created without --rpm [default: no limit]' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l key-concurrency -d 'Requests in flight of keys created without --concurrency [default: no limit]' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l metrics-public -d 'Serve `/metrics` without an admin key (for a Prometheus on a private network)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -s v -l verbose -d 'Log more (-v debug, -vv trace); RUST_LOG overrides'
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -s v -l verbose -d 'Log more (-v debug, -vv trace); RUST_LOG overrides'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -s V -l version -d 'Print version'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "import" -d 'Import accounts from AWS SSO / Kiro / Amazon Q JSON files'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "list" -d 'List accounts (no secret is ever shown)'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "add" -d 'Add one account (asks for what the flags leave out when a terminal is attached)'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "enable" -d 'Let the pool use an account again (also clears a disabled or cooling state)'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "disable" -d 'Keep the pool from using an account'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "remove" -d 'Remove an account (its usage history is kept)'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "refresh" -d 'Refresh access tokens now and show the result of each'
-complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -s v -l verbose -d 'Log more (-v debug, -vv trace); RUST_LOG overrides'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -s V -l version -d 'Print version'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "import" -d 'Import accounts from AWS SSO / Kiro / Amazon Q JSON files'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "list" -d 'List accounts (no secret is ever shown)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "add" -d 'Add one account (asks for what the flags leave out when a terminal is attached)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "enable" -d 'Let the pool use an account again (also clears a disabled or cooling state)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "disable" -d 'Keep the pool from using an account'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "remove" -d 'Remove an account (its usage history is kept)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "refresh" -d 'Refresh access tokens now and show the result of each'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "set" -d 'Change an account\'s limits and weight (a running server picks them up within a second)'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and not __fish_seen_subcommand_from import list add enable disable remove refresh set help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from import" -l name -d 'Name for the account (a prefix NAME-1, NAME-2, ... when several are imported)' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from import" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from import" -l skip-invalid -d 'Import the valid entries and report the invalid ones instead of failing'
@@ -121,6 +134,13 @@ complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_see
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from refresh" -s v -l verbose -d 'Log more (-v debug, -vv trace); RUST_LOG overrides'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from refresh" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from refresh" -s V -l version -d 'Print version'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from set" -l rpm -d 'Requests per minute this account may serve (0 removes the limit)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from set" -l concurrency -d 'Requests this account may serve at once (0 removes the limit)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from set" -l weight -d 'Share of the traffic relative to the other accounts (1 = an equal share)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from set" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from set" -s v -l verbose -d 'Log more (-v debug, -vv trace); RUST_LOG overrides'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from set" -s V -l version -d 'Print version'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "import" -d 'Import accounts from AWS SSO / Kiro / Amazon Q JSON files'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "list" -d 'List accounts (no secret is ever shown)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add one account (asks for what the flags leave out when a terminal is attached)'
@@ -128,6 +148,7 @@ complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_see
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Keep the pool from using an account'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove an account (its usage history is kept)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "refresh" -d 'Refresh access tokens now and show the result of each'
+complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "set" -d 'Change an account\'s limits and weight (a running server picks them up within a second)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -s v -l verbose -d 'Log more (-v debug, -vv trace); RUST_LOG overrides'
@@ -139,6 +160,7 @@ complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and not __fish_see
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from create" -l name -d 'Name of the key (unique among keys that are not revoked)' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from create" -l rpm -d 'Requests per minute allowed with this key' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from create" -l concurrency -d 'Requests this key may have in flight at once' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from create" -l expires -d 'Expiry: a duration (30d, 12h, 90min) or a date (2027-01-31, RFC 3339)' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from create" -l database -d 'SQLite database shared by the CLI and the server (created with mode 0600)' -r -F
 complete -c amq2api -n "__fish_amq2api_using_subcommand keys; and __fish_seen_subcommand_from create" -l admin -d 'The key may read the monitoring page'
@@ -185,6 +207,7 @@ complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_su
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "disable" -d 'Keep the pool from using an account'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "remove" -d 'Remove an account (its usage history is kept)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "refresh" -d 'Refresh access tokens now and show the result of each'
+complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "set" -d 'Change an account\'s limits and weight (a running server picks them up within a second)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "create" -d 'Create a key and print it (only it) on standard output'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (never the keys themselves)'
 complete -c amq2api -n "__fish_amq2api_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "revoke" -d 'Revoke a key'

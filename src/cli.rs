@@ -32,6 +32,16 @@ pub mod env {
     pub const SEED_CLIENT_ID: &str = "AMAZONQ_CLIENT_ID";
     pub const SEED_CLIENT_SECRET: &str = "AMAZONQ_CLIENT_SECRET";
     pub const SEED_PROFILE_ARN: &str = "AMAZONQ_PROFILE_ARN";
+    pub const STRATEGY: &str = "AMQ2API_STRATEGY";
+    pub const MAX_ACCOUNTS_PER_REQUEST: &str = "AMQ2API_MAX_ACCOUNTS_PER_REQUEST";
+    pub const THROTTLE_BACKOFF: &str = "AMQ2API_THROTTLE_BACKOFF";
+    pub const THROTTLE_BACKOFF_MAX: &str = "AMQ2API_THROTTLE_BACKOFF_MAX";
+    pub const FAILURE_THRESHOLD: &str = "AMQ2API_FAILURE_THRESHOLD";
+    pub const FAILURE_WINDOW: &str = "AMQ2API_FAILURE_WINDOW";
+    pub const FAILURE_COOLDOWN: &str = "AMQ2API_FAILURE_COOLDOWN";
+    pub const DENIED_COOLDOWN: &str = "AMQ2API_DENIED_COOLDOWN";
+    pub const KEY_RPM: &str = "AMQ2API_KEY_RPM";
+    pub const KEY_CONCURRENCY: &str = "AMQ2API_KEY_CONCURRENCY";
 }
 
 pub const DEFAULT_DATABASE: &str = "data/amq2api.db";
@@ -152,6 +162,44 @@ pub struct ServeArgs {
     pub upstream: UpstreamArgs,
     #[command(flatten)]
     pub seed: SeedAccountArgs,
+    // Boxed: it would make `Command` large (clippy::large_enum_variant).
+    #[command(flatten)]
+    pub pool: Box<PoolArgs>,
+}
+
+/// How `serve` spreads requests over the accounts, reacts to their errors, and limits keys.
+#[derive(Debug, Clone, Args)]
+pub struct PoolArgs {
+    /// How requests are spread over the usable accounts
+    #[arg(long, value_enum, env = env::STRATEGY, default_value = "round-robin")]
+    pub strategy: crate::pick::Strategy,
+    /// Most accounts one request is tried on before the last error goes to the client
+    #[arg(long, value_name = "N", env = env::MAX_ACCOUNTS_PER_REQUEST, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_accounts_per_request: u32,
+    /// First cooldown of a throttled account, doubled for every throttle in a row (30s, 2m, ...)
+    #[arg(long, value_name = "DURATION", env = env::THROTTLE_BACKOFF, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub throttle_backoff: std::time::Duration,
+    /// Longest cooldown of a throttled account
+    #[arg(long, value_name = "DURATION", env = env::THROTTLE_BACKOFF_MAX, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub throttle_backoff_max: std::time::Duration,
+    /// Failures in a row (Amazon Q 5xx, network errors, timeouts) that make an account cool down
+    #[arg(long, value_name = "N", env = env::FAILURE_THRESHOLD, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub failure_threshold: u32,
+    /// Time within which those failures must fall to count as in a row
+    #[arg(long, value_name = "DURATION", env = env::FAILURE_WINDOW, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub failure_window: std::time::Duration,
+    /// How long such an account cools down before it is tried again
+    #[arg(long, value_name = "DURATION", env = env::FAILURE_COOLDOWN, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub failure_cooldown: std::time::Duration,
+    /// How long an account rests after a refusal that is neither a ban nor a bad token
+    #[arg(long, value_name = "DURATION", env = env::DENIED_COOLDOWN, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub denied_cooldown: std::time::Duration,
+    /// Requests per minute of keys created without --rpm [default: no limit]
+    #[arg(long, value_name = "N", env = env::KEY_RPM, value_parser = clap::value_parser!(u32).range(1..))]
+    pub key_rpm: Option<u32>,
+    /// Requests in flight of keys created without --concurrency [default: no limit]
+    #[arg(long, value_name = "N", env = env::KEY_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..))]
+    pub key_concurrency: Option<u32>,
 }
 
 /// The seed's single-account variables: the account is added or updated at start-up.
@@ -217,6 +265,30 @@ Examples:
   amq2api accounts refresh --all
   amq2api accounts refresh work-1 work-2")]
     Refresh(RefreshArgs),
+    /// Change an account's limits and weight (a running server picks them up within a second)
+    #[command(after_long_help = "\
+Examples:
+  amq2api accounts set work-1 --rpm 20 --concurrency 4
+  amq2api accounts set work-2 --weight 3
+  amq2api accounts set work-1 --rpm 0")]
+    Set(SetArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("change").required(true).multiple(true))]
+pub struct SetArgs {
+    /// Account id or name
+    #[arg(value_name = "ID-OR-NAME")]
+    pub account: String,
+    /// Requests per minute this account may serve (0 removes the limit)
+    #[arg(long, value_name = "N", group = "change")]
+    pub rpm: Option<u32>,
+    /// Requests this account may serve at once (0 removes the limit)
+    #[arg(long, value_name = "N", group = "change")]
+    pub concurrency: Option<u32>,
+    /// Share of the traffic relative to the other accounts (1 = an equal share)
+    #[arg(long, value_name = "N", group = "change", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub weight: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +449,9 @@ pub struct CreateKeyArgs {
     /// Requests per minute allowed with this key
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub rpm: Option<u32>,
+    /// Requests this key may have in flight at once
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
     /// Expiry: a duration (30d, 12h, 90min) or a date (2027-01-31, RFC 3339)
     #[arg(long, value_name = "DURATION-OR-DATE")]
     pub expires: Option<String>,

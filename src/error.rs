@@ -24,9 +24,13 @@ pub enum ApiError {
         message: String,
         retry_after: Option<u64>,
     },
-    /// No account can serve the request right now.
-    #[error("{0}")]
-    NoAccount(String),
+    /// No account can serve the request right now; the message says why, and `retry_after`
+    /// is set when an account comes back soon.
+    #[error("{message}")]
+    NoAccount {
+        message: String,
+        retry_after: Option<u64>,
+    },
     /// Amazon Q (or its token endpoint) failed; the class decides the status.
     #[error("{0}")]
     Upstream(UpstreamError),
@@ -47,7 +51,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::TooLarge(_) => 413,
             ApiError::RateLimited { .. } => 429,
-            ApiError::NoAccount(_) => 503,
+            ApiError::NoAccount { .. } => 503,
             ApiError::Upstream(e) => e.class.client_status(),
             ApiError::ShuttingDown => 503,
             ApiError::Internal(_) => 500,
@@ -63,7 +67,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found_error",
             ApiError::TooLarge(_) => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limit_error",
-            ApiError::NoAccount(_) => "overloaded_error",
+            ApiError::NoAccount { .. } => "overloaded_error",
             ApiError::Upstream(e) => e.class.anthropic_error_type(),
             ApiError::ShuttingDown => "overloaded_error",
             ApiError::Internal(_) => "api_error",
@@ -88,7 +92,9 @@ impl ApiError {
     /// Seconds after which a retry may succeed, for the `retry-after` header.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after, .. } => *retry_after,
+            ApiError::RateLimited { retry_after, .. } | ApiError::NoAccount { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }
@@ -102,7 +108,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge(_) => "too_large",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::NoAccount(_) => "no_account",
+            ApiError::NoAccount { .. } => "no_account",
             ApiError::Upstream(e) => e.class.as_str(),
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",

@@ -35,6 +35,8 @@ struct Usage {
     model_upstream: Option<String>,
     stream: bool,
     account: Option<(i32, String)>,
+    /// Holds the account's concurrency slot until the usage is recorded (the response's end).
+    lease: Option<pick::AccountLease>,
     input_tokens: u64,
     output_tokens: u64,
     status: u16,
@@ -127,7 +129,7 @@ pub struct Call {
 }
 
 /// The account that took the request and its open answer stream.
-type Opened = (db::accounts::Account, ChatStream);
+type Opened = (pick::AccountLease, ChatStream);
 
 /// Runs one request through the pipeline.
 pub async fn run(
@@ -149,6 +151,7 @@ pub async fn run(
         model_upstream: None,
         stream: req.stream,
         account: None,
+        lease: None,
         input_tokens: count::input_tokens(&req),
         output_tokens: 0,
         status: 200,
@@ -283,11 +286,11 @@ fn build_request(
 /// Non-streaming: read the whole answer, then reply with one body.
 async fn collect_response(
     state: &AppState,
-    (account, mut stream): Opened,
+    (lease, mut stream): Opened,
     answer: Answering,
     mut usage: Usage,
 ) -> Result<HttpResponse, ApiError> {
-    usage.account = Some((account.id, account.name.clone()));
+    usage.account = Some((lease.id(), lease.name().to_owned()));
     let mut message = answer.collector();
     let mut interpreter = answer.interpreter;
     let mut shutdown = state.shutdown.subscribe();
@@ -321,7 +324,9 @@ async fn collect_response(
                     break;
                 }
                 None => {
+                    lease.report_failure(&e);
                     let e = ApiError::Upstream(e);
+                    usage.lease = Some(lease);
                     usage.fail(state, &e);
                     return Err(e);
                 }
@@ -413,8 +418,9 @@ async fn pump(
             }
         },
     };
-    if let Some((account, mut stream)) = opened {
-        usage.account = Some((account.id, account.name.clone()));
+    if let Some((lease, mut stream)) = opened {
+        usage.account = Some((lease.id(), lease.name().to_owned()));
+        usage.lease = Some(lease);
         while open {
             let next = tokio::select! {
                 next = tokio::time::timeout(state.ping_every, stream.next_event()) => next,
@@ -464,6 +470,9 @@ async fn pump(
                         }
                         None => {
                             log::warn!("Amazon Q failed mid-stream: {e}");
+                            if let Some(lease) = &usage.lease {
+                                lease.report_failure(&e);
+                            }
                             usage.error_class = Some(e.class.as_str());
                             usage.output_tokens = renderer.output_tokens();
                             send(&tx, renderer.fail(&ApiError::Upstream(e))).await;

@@ -66,7 +66,10 @@ mod tests {
             )
         );
         assert_eq!(
-            render(ApiError::NoAccount("No available accounts in pool".into())),
+            render(ApiError::NoAccount {
+                message: "No available accounts in pool".into(),
+                retry_after: Some(30)
+            }),
             (
                 503,
                 json!({"type":"error","error":{"type":"overloaded_error","message":"No available accounts in pool"}})

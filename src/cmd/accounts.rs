@@ -8,8 +8,10 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::json;
 
 use super::{confirm, open_db, table};
-use crate::cli::{AccountRef, AddArgs, ImportArgs, KindArg, ListArgs, RefreshArgs, RemoveArgs};
-use crate::db::accounts::{Account, AccountInput, AuthKind, Health, Upserted};
+use crate::cli::{
+    AccountRef, AddArgs, ImportArgs, KindArg, ListArgs, RefreshArgs, RemoveArgs, SetArgs,
+};
+use crate::db::accounts::{Account, AccountInput, AuthKind, Health, LimitChanges, Upserted};
 use crate::db::{self, accounts};
 use crate::import::{self, Source, Summary};
 use crate::q::client::http_client;
@@ -174,6 +176,26 @@ fn health_text(a: &Account, now: i64) -> String {
     text
 }
 
+/// "60/min, 2 at once, weight 3" (what `accounts set` reports), or "-" without limits and with
+/// the default weight.
+fn limits_text(a: &Account) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = a.rpm_limit {
+        parts.push(format!("{n}/min"));
+    }
+    if let Some(n) = a.concurrency_limit {
+        parts.push(format!("{n} at once"));
+    }
+    if a.weight != 1 {
+        parts.push(format!("weight {}", a.weight));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 /// The `--json` form of an account: everything but the secrets.
 fn account_json(a: &Account, now: i64) -> serde_json::Value {
     json!({
@@ -187,6 +209,8 @@ fn account_json(a: &Account, now: i64) -> serde_json::Value {
         "health_until": table::rfc3339(a.health_until),
         "health_reason": a.health_reason,
         "rpm_limit": a.rpm_limit,
+        "concurrency_limit": a.concurrency_limit,
+        "weight": a.weight,
         "access_token_expires_at": table::rfc3339(a.access_token_expires_at),
         "access_token_valid": a.access_token.is_some() && a.access_token_expires_at.is_some_and(|t| t > now),
         "created_at": table::rfc3339(Some(a.created_at)),
@@ -348,6 +372,34 @@ pub fn remove(database: &Path, args: RemoveArgs) -> anyhow::Result<ExitCode> {
         "Removed account {} ({})",
         account.id,
         account.name
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `accounts set`: limits and weight; 0 removes a limit.
+pub fn set(database: &Path, args: SetArgs) -> anyhow::Result<ExitCode> {
+    let to_limit = |n: u32| (n > 0).then(|| i32::try_from(n).unwrap_or(i32::MAX));
+    let changes = LimitChanges {
+        rpm_limit: args.rpm.map(to_limit),
+        concurrency_limit: args.concurrency.map(to_limit),
+        weight: args.weight.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+        updated_at: None,
+    };
+    let pool = open_db(database)?;
+    let mut conn = pool.get()?;
+    let account = find_account(&mut conn, &args.account).context("cannot change account")?;
+    accounts::set_limits(&mut conn, account.id, &changes, db::now())
+        .context("cannot change account")?;
+    let account = find_account(&mut conn, &account.id.to_string())?;
+    writeln!(
+        std::io::stdout().lock(),
+        "Account {} ({}): {}",
+        account.id,
+        account.name,
+        match limits_text(&account).as_str() {
+            "-" => "no limits, weight 1".to_owned(),
+            text => text.to_owned(),
+        }
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -40,6 +40,7 @@ pub fn create(database: &Path, args: CreateKeyArgs) -> anyhow::Result<ExitCode> 
             key_hash: hash.as_str(),
             is_admin: args.admin,
             rpm_limit: args.rpm.map(|n| n as i32),
+            concurrency_limit: args.concurrency.map(|n| n as i32),
             expires_at,
             created_at: now,
         },
@@ -64,6 +65,9 @@ pub fn create(database: &Path, args: CreateKeyArgs) -> anyhow::Result<ExitCode> 
     }
     if let Some(rpm) = row.rpm_limit {
         note.push_str(&format!(", {rpm} requests/min"));
+    }
+    if let Some(n) = row.concurrency_limit {
+        note.push_str(&format!(", {n} at once"));
     }
     if let Some(t) = row.expires_at {
         note.push_str(&format!(", expires {}", table::date(t)));
@@ -113,6 +117,7 @@ pub fn list(database: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
             "prefix": k.prefix,
             "admin": k.is_admin,
             "rpm_limit": k.rpm_limit,
+            "concurrency_limit": k.concurrency_limit,
             "status": if k.revoked_at.is_some() { "revoked" } else if k.is_live(now) { "active" } else { "expired" },
             "created_at": table::rfc3339(Some(k.created_at)),
             "last_used_at": table::rfc3339(k.last_used_at),

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             AccountsCommand::Disable(args) => accounts::set_enabled(database, args, false),
             AccountsCommand::Remove(args) => accounts::remove(database, args),
             AccountsCommand::Refresh(args) => accounts::refresh(database, args),
+            AccountsCommand::Set(args) => accounts::set(database, args),
         },
         Command::Keys(cmd) => match cmd {
             KeysCommand::Create(args) => keys::create(database, args),

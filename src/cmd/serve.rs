@@ -1,19 +1,24 @@
-//! `amq2api serve`: opens the database, adds the seed account from the environment, and runs
-//! the HTTP server (one awc client per worker) until Ctrl-C or SIGTERM.
+//! `amq2api serve`: opens the database, adds the seed account from the environment, loads the
+//! pool and the keys into memory and keeps them in step with the database (`crate::watch`),
+//! refreshes tokens ahead of expiry in the background, and runs the HTTP server (one awc client
+//! per worker) until Ctrl-C or SIGTERM.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
-use diesel::prelude::*;
 
 use super::open_db;
-use crate::cli::{SeedAccountArgs, ServeArgs};
+use crate::cli::{PoolArgs, SeedAccountArgs, ServeArgs};
 use crate::db::{self, accounts};
+use crate::http::auth::{KeyDefaults, KeyTable};
 use crate::http::{self, AppState};
 use crate::models::ModelMap;
+use crate::pick::health::HealthConfig;
+use crate::pick::{PoolConfig, Roster};
 use crate::q::client::http_client;
 use crate::q::config::UpstreamConfig;
 
@@ -23,18 +28,35 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)
         .context("invalid model map")?;
     seed_account(&pool, &args.seed)?;
-    warn_about_setup(&pool)?;
     crate::tokens::warm_up();
     let upstream = UpstreamConfig::from_args(&args.upstream);
     let mut state = AppState::new(pool, upstream, models);
     state.ping_every = Duration::from_secs(args.ping_interval);
     state.metrics_public = args.metrics_public;
     let grace = Duration::from_secs(args.shutdown_timeout);
+    state.accounts = Arc::new(Roster::new(pool_config(&args.pool)));
+    state.keys = Arc::new(KeyTable::new(KeyDefaults {
+        rpm: args.pool.key_rpm,
+        concurrency: args.pool.key_concurrency,
+    }));
+    let watcher =
+        crate::watch::Watcher::start(database, state.accounts.clone(), state.keys.clone())
+            .context("cannot load the account pool")?;
+    warn_about_setup(&state);
+    log::info!(
+        "strategy {}, at most {} accounts per request",
+        args.pool.strategy.as_str(),
+        args.pool.max_accounts_per_request
+    );
     let state = web::Data::new(state);
     let usage = state.usage.clone();
     let shutdown = state.shutdown.clone();
-    actix_web::rt::System::new().block_on(async move {
+    let served = actix_web::rt::System::new().block_on(async move {
         let cfg = state.upstream.clone();
+        actix_web::rt::spawn(crate::pick::refresh_ahead::run(
+            state.clone().into_inner(),
+            http_client(&cfg),
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -72,10 +94,12 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         let server = server.run();
         actix_web::rt::spawn(on_signals(server.handle(), shutdown, grace));
         server.await.context("server failed")
-    })?;
+    });
+    watcher.stop();
     if !usage.flush(Duration::from_secs(10)) {
         log::error!("some usage rows could not be written before exit");
     }
+    served?;
     log::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -125,6 +149,21 @@ async fn on_signals(
     std::process::exit(1);
 }
 
+fn pool_config(args: &PoolArgs) -> PoolConfig {
+    PoolConfig {
+        strategy: args.strategy,
+        max_accounts_per_request: args.max_accounts_per_request as usize,
+        health: HealthConfig {
+            throttle_base: args.throttle_backoff,
+            throttle_cap: args.throttle_backoff_max.max(args.throttle_backoff),
+            failure_threshold: args.failure_threshold,
+            failure_window: args.failure_window,
+            failure_cooldown: args.failure_cooldown,
+            denied_cooldown: args.denied_cooldown,
+        },
+    }
+}
+
 /// The seed's single-account mode: `AMAZONQ_REFRESH_TOKEN` (+ client id and secret, optional
 /// profile ARN) is added, or updated if it is already in the pool, as account `env`.
 fn seed_account(pool: &db::Pool, seed: &SeedAccountArgs) -> anyhow::Result<()> {
@@ -166,18 +205,11 @@ fn seed_account(pool: &db::Pool, seed: &SeedAccountArgs) -> anyhow::Result<()> {
 }
 
 /// Says what is missing before anyone calls: no key means every request gets 401.
-fn warn_about_setup(pool: &db::Pool) -> anyhow::Result<()> {
-    use crate::db::schema::api_keys;
-    let mut conn = pool.get()?;
-    let keys: i64 = api_keys::table
-        .filter(api_keys::revoked_at.is_null())
-        .count()
-        .get_result(&mut conn)?;
-    if keys == 0 {
+fn warn_about_setup(state: &AppState) {
+    if state.keys.live_count(db::now()) == 0 {
         log::warn!("no API key exists: every request is refused with 401 until you create one with `amq2api keys create --name NAME`");
     }
-    if crate::pick::candidates(&mut conn, db::now())?.is_empty() {
+    if state.accounts.usable_count(crate::pick::now_ms()) == 0 {
         log::warn!("no usable account: import one with `amq2api accounts import FILE`");
     }
-    Ok(())
 }

@@ -92,6 +92,10 @@ pub struct Account {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_used_at: Option<i64>,
+    /// Requests this account may serve at once (`None`: no cap).
+    pub concurrency_limit: Option<i32>,
+    /// Its share of the traffic relative to the other accounts (1 = an equal share).
+    pub weight: i32,
 }
 
 /// Prints no secret: client secret, refresh and access tokens are shown as `***`.
@@ -413,6 +417,38 @@ pub fn set_health(
             accounts::health_reason.eq(reason),
             accounts::updated_at.eq(now),
         ))
+        .execute(conn)
+}
+
+/// The pool's limits of one account, as `accounts set` changes them: `None` leaves a value as it
+/// is; `Some(None)` removes a limit.
+#[derive(AsChangeset, Debug, Default, Clone, PartialEq)]
+#[diesel(table_name = accounts)]
+pub struct LimitChanges {
+    pub rpm_limit: Option<Option<i32>>,
+    pub concurrency_limit: Option<Option<i32>>,
+    pub weight: Option<i32>,
+    pub updated_at: Option<i64>,
+}
+
+impl LimitChanges {
+    pub fn is_empty(&self) -> bool {
+        self.rpm_limit.is_none() && self.concurrency_limit.is_none() && self.weight.is_none()
+    }
+}
+
+pub fn set_limits(
+    conn: &mut SqliteConnection,
+    id: i32,
+    changes: &LimitChanges,
+    now: i64,
+) -> QueryResult<usize> {
+    let changes = LimitChanges {
+        updated_at: Some(now),
+        ..changes.clone()
+    };
+    diesel::update(accounts::table.find(id))
+        .set(&changes)
         .execute(conn)
 }
 

@@ -78,6 +78,8 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Requests this key may have in flight at once (`None`: no cap).
+    pub concurrency_limit: Option<i32>,
 }
 
 impl ApiKey {
@@ -95,6 +97,7 @@ pub struct NewApiKey<'a> {
     pub key_hash: &'a str,
     pub is_admin: bool,
     pub rpm_limit: Option<i32>,
+    pub concurrency_limit: Option<i32>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
 }
@@ -108,6 +111,16 @@ pub fn insert(conn: &mut SqliteConnection, new: &NewApiKey<'_>) -> QueryResult<A
 
 pub fn list(conn: &mut SqliteConnection) -> QueryResult<Vec<ApiKey>> {
     api_keys::table
+        .order(api_keys::id.asc())
+        .select(ApiKey::as_select())
+        .load(conn)
+}
+
+/// Every key that is not revoked (expired ones included: expiry is checked at use), for the
+/// server's in-memory key table.
+pub fn list_unrevoked(conn: &mut SqliteConnection) -> QueryResult<Vec<ApiKey>> {
+    api_keys::table
+        .filter(api_keys::revoked_at.is_null())
         .order(api_keys::id.asc())
         .select(ApiKey::as_select())
         .load(conn)
@@ -216,6 +229,7 @@ mod tests {
                 key_hash: h.as_str(),
                 is_admin: false,
                 rpm_limit: None,
+                concurrency_limit: None,
                 expires_at: Some(100),
                 created_at: 1,
             },

@@ -96,6 +96,32 @@ pub fn open(path: &Path) -> Result<Pool, DbError> {
     Ok(pool)
 }
 
+/// One connection outside the pool, with the same pragmas, for a task that must keep its own
+/// connection (the server's change watcher: `PRAGMA data_version` is per connection). The
+/// database must have been opened with [`open`] first.
+pub fn connect(path: &Path) -> Result<SqliteConnection, DbError> {
+    let mut conn =
+        SqliteConnection::establish(&path.to_string_lossy()).map_err(|source| DbError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    apply_pragmas(&mut conn)?;
+    Ok(conn)
+}
+
+#[derive(diesel::QueryableByName)]
+struct DataVersion {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    data_version: i64,
+}
+
+/// SQLite's `PRAGMA data_version`: changes whenever another connection (another process, or
+/// another connection of this one) commits a change, and not for this connection's own writes.
+pub fn data_version(conn: &mut SqliteConnection) -> diesel::QueryResult<i64> {
+    let v: DataVersion = diesel::sql_query("PRAGMA data_version").get_result(conn)?;
+    Ok(v.data_version)
+}
+
 #[derive(diesel::QueryableByName)]
 struct JournalMode {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -201,6 +227,19 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        // data_version moves for other connections' commits only.
+        let mut watcher = connect(&path).unwrap();
+        let before = data_version(&mut watcher).unwrap();
+        diesel::sql_query("UPDATE accounts SET weight = 1")
+            .execute(&mut watcher)
+            .unwrap();
+        assert_eq!(data_version(&mut watcher).unwrap(), before);
+        diesel::sql_query(
+            "INSERT INTO usage_log (created_at, endpoint, model_requested, stream, status, latency_ms) VALUES (0, '/', 'm', 0, 200, 0)",
+        )
+        .execute(&mut conn)
+        .unwrap();
+        assert_ne!(data_version(&mut watcher).unwrap(), before);
         // Opening again is a no-op for migrations.
         drop(conn);
         open(&path).unwrap();

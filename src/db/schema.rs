@@ -24,6 +24,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        concurrency_limit -> Nullable<Integer>,
+        weight -> Integer,
     }
 }
 
@@ -39,6 +41,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        concurrency_limit -> Nullable<Integer>,
     }
 }
 

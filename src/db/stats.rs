@@ -487,6 +487,7 @@ mod tests {
                 key_hash: hash,
                 is_admin: false,
                 rpm_limit: None,
+                concurrency_limit: None,
                 expires_at: None,
                 created_at: 0,
             },

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::auth::ClientKey;
+use super::auth::{ClientKey, Unmetered};
 use super::{read_body, AppState, MAX_BODY};
 use crate::claude::error::ClaudeError;
 use crate::claude::types::MessagesRequest;
@@ -38,9 +38,10 @@ pub async fn create_message(
         .map_err(ClaudeError)
 }
 
-/// Answered here, never upstream: Claude Code sends dozens of these a second.
+/// Answered here, never upstream: Claude Code sends dozens of these a second, so they do not
+/// count against the key's limits.
 pub async fn count_tokens(
-    _key: ClientKey,
+    _key: Unmetered,
     payload: web::Payload,
 ) -> Result<HttpResponse, ClaudeError> {
     let body = read_body(payload, MAX_BODY).await?;

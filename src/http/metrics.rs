@@ -4,7 +4,7 @@
 
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
-use super::auth::ClientKey;
+use super::auth::Unmetered;
 use super::{error_for, AppState};
 use crate::db::accounts::{self, Health};
 use crate::error::ApiError;
@@ -15,7 +15,7 @@ pub async fn metrics(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     if !state.metrics_public {
-        let key = ClientKey::extract(&req).await?;
+        let Unmetered(key) = Unmetered::extract(&req).await?;
         if !key.is_admin {
             return Err(error_for(
                 &req,

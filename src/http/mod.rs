@@ -44,6 +44,10 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Becomes `true` when the shutdown grace period is over: open streams end with an error.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The account pool in memory (`crate::watch` keeps it in step with the database).
+    pub accounts: Arc<crate::pick::Roster>,
+    /// The API keys in memory (likewise).
+    pub keys: Arc<auth::KeyTable>,
 }
 
 impl AppState {
@@ -60,6 +64,8 @@ impl AppState {
             key_touches: Default::default(),
             metrics_public: false,
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+            accounts: Arc::new(crate::pick::Roster::new(Default::default())),
+            keys: Arc::new(auth::KeyTable::new(Default::default())),
         }
     }
 }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use super::auth::ClientKey;
+use super::auth::Unmetered;
 use super::{error_for, AppState};
 use crate::error::ApiError;
 use crate::models::ListedModel;
@@ -28,7 +28,7 @@ fn anthropic_model(m: &ListedModel) -> Value {
     json!({"type": "model", "id": m.id, "display_name": m.display_name, "created_at": created_at})
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>, _key: ClientKey) -> HttpResponse {
+pub async fn list(req: HttpRequest, state: web::Data<AppState>, _key: Unmetered) -> HttpResponse {
     let models = state.models.listed();
     if is_anthropic(&req) {
         HttpResponse::Ok().json(json!({
@@ -48,7 +48,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, _key: ClientKey)
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    _key: ClientKey,
+    _key: Unmetered,
     id: web::Path<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let id = id.into_inner();

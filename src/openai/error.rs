@@ -134,7 +134,10 @@ mod tests {
             )
         );
         assert_eq!(
-            render(ApiError::NoAccount("No available accounts in pool".into())),
+            render(ApiError::NoAccount {
+                message: "No available accounts in pool".into(),
+                retry_after: None
+            }),
             (
                 503,
                 None,

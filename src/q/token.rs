@@ -206,6 +206,9 @@ enum Want {
     ReplacingRefused,
     /// A new one, now (`accounts refresh`).
     Fresh,
+    /// A new one unless the stored token already outlives the one expiring at this time
+    /// (refreshing ahead of expiry: another caller may have refreshed meanwhile).
+    Outliving(i64),
 }
 
 /// Hands out access tokens, refreshing them when due. One refresh at a time per account: callers
@@ -254,6 +257,18 @@ impl Refresher {
         self.get(client, account_id, Want::Fresh, None).await
     }
 
+    /// Refreshes ahead of expiry the token that expires at `expires_at`, unless it has been
+    /// replaced by a longer-lived one meanwhile.
+    pub async fn refresh_ahead(
+        &self,
+        client: &awc::Client,
+        account_id: i32,
+        expires_at: i64,
+    ) -> Result<AccessToken, TokenError> {
+        self.get(client, account_id, Want::Outliving(expires_at), None)
+            .await
+    }
+
     fn lock_for(&self, account_id: i32) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(account_id).or_default().clone()
@@ -278,6 +293,7 @@ impl Refresher {
                 Want::Usable => expires_at > now + margin,
                 Want::ReplacingRefused => Some(token.as_str()) != refused && expires_at > now,
                 Want::Fresh => false,
+                Want::Outliving(old) => expires_at > old,
             };
             if reuse {
                 return Ok(AccessToken {

@@ -21,6 +21,8 @@ mod messages;
 mod openai;
 /// Operating it: `healthcheck`, logs on pipes and journald, systemd readiness and unit, Dockerfile.
 mod ops;
+/// The account pool: selection, health, failover, refresh, limits, live CLI changes.
+mod pool;
 /// The official Anthropic Python SDK against the real server.
 mod sdk_python;
 /// SIGTERM: streams finish or end with an error event, usage is flushed, exit 0.

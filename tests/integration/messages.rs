@@ -6,7 +6,9 @@
 use serde_json::{json, Value};
 
 use crate::support::fake_q::{FakeQ, QError, Reply, Script};
-use crate::support::{account_and_key, fixture, http, Response, Server, TestDir};
+use crate::support::{
+    account_and_key, active_accounts, eventually, fixture, http, Response, Server, TestDir,
+};
 
 struct Setup {
     _fake_guard: (),
@@ -209,11 +211,17 @@ fn authentication_failures_and_live_revocation() {
         (r.status, r.json()),
         (401, err("invalid, revoked or expired API key"))
     );
-    // Works, then revoked with the CLI while the server runs: refused at once.
+    // Works, then revoked with the CLI while the server runs: refused within 2 seconds.
     assert_eq!(post(&s, "/v1/messages", &hello(false)).status, 200);
     s.t.ok(&["keys", "revoke", "tester", "--yes"]);
-    let r = post(&s, "/v1/messages", &hello(false));
+    let r = eventually(
+        "the revoked key is refused",
+        std::time::Duration::from_secs(2),
+        || Some(post(&s, "/v1/messages/count_tokens", &hello(false))).filter(|r| r.status == 401),
+    );
     assert_eq!((r.status, r.json()), (401, err("no API key exists yet: create one on the server with `amq2api keys create --name NAME`")));
+    let r = post(&s, "/v1/messages", &hello(false));
+    assert_eq!(r.status, 401);
     // Nothing reached Amazon Q for the refused requests.
     assert_eq!(fake.chat_calls(), 1);
 }
@@ -342,12 +350,20 @@ fn monthly_quota_fails_over_to_the_next_account_then_429() {
     let file = s.t.path().join("acc2.json");
     std::fs::write(&file, r#"{"clientId":"FAKECLIENT2","clientSecret":"eyJFAKE-secret-2","refreshToken":"aorFAKE-refresh-2","label":"two"}"#).unwrap();
     s.t.ok(&["accounts", "import", file.to_str().unwrap()]);
+    eventually(
+        "the imported account is in the pool",
+        std::time::Duration::from_secs(2),
+        || (active_accounts(&s.server) == 2).then_some(()),
+    );
     fake.set_account_error(0, Some(QError::MonthlyQuota));
     let r = post(&s, "/v1/messages", &hello(false));
     assert_eq!(r.status, 200, "{}", r.body);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let list = s.t.json(&["accounts", "list", "--json"]);
-    assert_eq!(list[0]["health"], "quota");
+    // The server writes the new state back: `accounts list` shows it.
+    let list = eventually(
+        "the quota pause is in the database",
+        std::time::Duration::from_secs(2),
+        || Some(s.t.json(&["accounts", "list", "--json"])).filter(|l| l[0]["health"] == "quota"),
+    );
     assert!(list[0]["health_until"]
         .as_str()
         .unwrap()
@@ -362,7 +378,6 @@ fn monthly_quota_fails_over_to_the_next_account_then_429() {
         json!({"type":"error","error":{"type":"rate_limit_error","message":"Amazon Q rejected the request (ThrottlingException): Maximum Request reached for this month."}})
     );
     // Now every account is paused: 503, saying what to check.
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let r = post(&s, "/v1/messages", &hello(false));
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json()["error"]["type"], "overloaded_error");

@@ -37,6 +37,8 @@ fn account(kind: &str, profile_arn: Option<&str>) -> Account {
         created_at: 0,
         updated_at: 0,
         last_used_at: None,
+        concurrency_limit: None,
+        weight: 1,
     }
 }
 

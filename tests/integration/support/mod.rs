@@ -292,3 +292,30 @@ pub fn tool_available(program: &str, package: &str) -> bool {
     eprintln!("skipping: no {program}; install Debian's {package}");
     false
 }
+
+/// Polls `check` every 25 ms until it returns `Some`, and panics naming `what` after `within`.
+/// For changes the server picks up by itself (the CLI writing the database while `serve` runs).
+pub fn eventually<T>(
+    what: &str,
+    within: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// `/health`'s `active_accounts`.
+pub fn active_accounts(server: &Server) -> u64 {
+    http("GET", &format!("{}/health", server.url), &[], None).json()["active_accounts"]
+        .as_u64()
+        .unwrap()
+}
