@@ -38,6 +38,8 @@ struct Usage {
     /// Holds the account's concurrency slot until the usage is recorded (the response's end).
     lease: Option<pick::AccountLease>,
     input_tokens: u64,
+    /// The input estimate, counted on a blocking thread while the upstream call opens.
+    estimate: Option<actix_web::rt::task::JoinHandle<u64>>,
     output_tokens: u64,
     status: u16,
     error_class: Option<&'static str>,
@@ -45,6 +47,13 @@ struct Usage {
 }
 
 impl Usage {
+    /// Waits for the input estimate (usually long done by the time the upstream answers).
+    async fn settle(&mut self) {
+        if let Some(estimate) = self.estimate.take() {
+            self.input_tokens = estimate.await.unwrap_or(0);
+        }
+    }
+
     /// Writes the usage row (off the async threads) and logs the access line.
     fn record(self, state: &AppState) {
         let latency = self.started.elapsed();
@@ -152,7 +161,8 @@ pub async fn run(
         stream: req.stream,
         account: None,
         lease: None,
-        input_tokens: count::input_tokens(&req),
+        input_tokens: 0,
+        estimate: None,
         output_tokens: 0,
         status: 200,
         error_class: None,
@@ -171,20 +181,27 @@ pub async fn run(
         built.tool_names.clone(),
         ModelMap::context_window(&built.upstream_model),
     );
+    let stream = req.stream;
     let answer = Answering {
         interpreter,
         front,
-        model: req.model,
+        model: req.model.clone(),
         created: chrono::Utc::now().timestamp(),
     };
     let mut opening: LocalBoxFuture<'static, Result<Opened, ApiError>> = {
         let (state, client, body) = (state.clone(), client.clone(), built.request);
         Box::pin(async move { pick::open(&state, &client, &body).await })
     };
-    if !req.stream {
+    // Counting a large request takes milliseconds: never before the upstream call, never on the
+    // async workers.
+    usage.estimate = Some(actix_web::rt::task::spawn_blocking(move || {
+        count::input_tokens(&req)
+    }));
+    if !stream {
         return match opening.await {
             Ok(opened) => collect_response(&state, opened, answer, usage).await,
             Err(e) => {
+                usage.settle().await;
                 usage.fail(&state, &e);
                 Err(e)
             }
@@ -202,6 +219,7 @@ pub async fn run(
             usage,
         )),
         Either::Left((Err(e), _)) => {
+            usage.settle().await;
             usage.fail(&state, &e);
             Err(e)
         }
@@ -291,6 +309,7 @@ async fn collect_response(
     mut usage: Usage,
 ) -> Result<HttpResponse, ApiError> {
     usage.account = Some((lease.id(), lease.name().to_owned()));
+    usage.settle().await;
     let mut message = answer.collector();
     let mut interpreter = answer.interpreter;
     let mut shutdown = state.shutdown.subscribe();
@@ -391,6 +410,7 @@ async fn pump(
     mut usage: Usage,
     tx: Tx,
 ) {
+    usage.settle().await;
     let mut renderer = answer.renderer(usage.input_tokens);
     let mut interpreter = answer.interpreter;
     let mut shutdown = state.shutdown.subscribe();
