@@ -2,6 +2,7 @@
 //! actix's own rejections (bad JSON, unknown route, wrong method, body too large) into each
 //! protocol's error JSON.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod health;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// Becomes `true` when the shutdown grace period is over: open streams end with an error.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The monitoring page's sign-in sessions.
+    pub admin_sessions: admin::session::Sessions,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             key_touches: Default::default(),
             metrics_public: false,
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+            admin_sessions: Default::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/health", web::head().to(health::health))
         .route("/metrics", web::get().to(metrics::metrics))
+        .configure(admin::configure)
         .service(
             web::resource(["/v1/messages", "/v1/v1/messages"])
                 .route(web::post().to(messages::create_message))
