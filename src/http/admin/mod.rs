@@ -389,3 +389,82 @@ fn key_views(
     }
     views
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: i32, name: &str, admin: bool, revoked: Option<i64>) -> ApiKey {
+        ApiKey {
+            id,
+            name: name.into(),
+            prefix: format!("sk-amq-{id:05}"),
+            key_hash: format!("hash{id}"),
+            is_admin: admin,
+            rpm_limit: None,
+            expires_at: None,
+            revoked_at: revoked,
+            created_at: 100 + i64::from(id),
+            last_used_at: Some(200 + i64::from(id)),
+        }
+    }
+
+    fn group(label: &str, requests: u64) -> stats::Group {
+        stats::Group {
+            label: label.into(),
+            stats: Aggregate {
+                requests,
+                input_tokens: requests * 10,
+                ..Aggregate::default()
+            },
+        }
+    }
+
+    #[test]
+    fn one_row_per_key_name_with_revoked_and_deleted_keys() {
+        let keys = [
+            key(1, "ci", false, Some(150)),
+            key(2, "old", false, Some(150)),
+            key(3, "gone", false, Some(150)),
+            key(4, "ci", false, None),
+            key(5, "boss", true, None),
+            ApiKey {
+                expires_at: Some(999),
+                ..key(6, "temp", false, None)
+            },
+        ];
+        let day = [group("ci", 2), group(DELETED_KEY, 1)];
+        let month = [
+            group("ci", 5),
+            group("old", 3),
+            group(DELETED_KEY, 4),
+            group("temp", 1),
+        ];
+        let views = key_views(&keys, &day, &month, 1000);
+        let rows: Vec<(&str, &str, Option<&str>, u64, u64)> = views
+            .iter()
+            .map(|v| {
+                (
+                    v.name.as_str(),
+                    v.state,
+                    v.prefix.as_deref(),
+                    v.day.requests,
+                    v.month.requests,
+                )
+            })
+            .collect();
+        // `ci` is its live key (id 4) with the name's usage; `gone` has no recent requests.
+        assert_eq!(
+            rows,
+            [
+                ("ci", "active", Some("sk-amq-00004"), 2, 5),
+                ("boss", "active", Some("sk-amq-00005"), 0, 0),
+                ("temp", "expired", Some("sk-amq-00006"), 0, 1),
+                ("old", "revoked", Some("sk-amq-00002"), 0, 3),
+                (DELETED_KEY, "deleted", None, 1, 4),
+            ]
+        );
+        assert_eq!(views[0].last_used, Some(204));
+        assert!(views[1].admin);
+    }
+}
