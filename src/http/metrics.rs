@@ -49,7 +49,7 @@ pub async fn metrics(
 
 /// What an account is doing now: `off` when the operator disabled it; a cooldown or quota pause
 /// that has ended is `active`.
-fn account_state(a: &accounts::Account, now: i64) -> &'static str {
+pub(crate) fn account_state(a: &accounts::Account, now: i64) -> &'static str {
     if !a.enabled {
         return "off";
     }

@@ -2,6 +2,7 @@
 //! actix's own rejections (bad JSON, unknown route, wrong method, body too large) into each
 //! protocol's error JSON.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod health;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub accounts: Arc<crate::pick::Roster>,
     /// The API keys in memory (likewise).
     pub keys: Arc<auth::KeyTable>,
+    /// The monitoring page's sign-in sessions.
+    pub admin_sessions: admin::session::Sessions,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             accounts: Arc::new(crate::pick::Roster::new(Default::default())),
             keys: Arc::new(auth::KeyTable::new(Default::default())),
+            admin_sessions: Default::default(),
         }
     }
 }
@@ -76,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
         .route("/health", web::head().to(health::health))
         .route("/metrics", web::get().to(metrics::metrics))
+        .configure(admin::configure)
         .service(
             web::resource(["/v1/messages", "/v1/v1/messages"])
                 .route(web::post().to(messages::create_message))

@@ -12,6 +12,8 @@ mod cli_general;
 mod cli_keys;
 /// `stats` over usage rows seeded into the database.
 mod cli_stats;
+/// The monitoring page: sign-in, sessions, headers, figures, no secrets; and in headless Chromium.
+mod dashboard;
 mod fake_q_selftest;
 /// completions/ and man/ match what `amq2api generate-files` writes now; man pages render.
 mod generated;
