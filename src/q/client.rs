@@ -22,7 +22,9 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// timeout. awc's own 5-second response timeout is replaced by the idle timeout.
 pub fn http_client(cfg: &UpstreamConfig) -> awc::Client {
     awc::Client::builder()
-        .connector(awc::Connector::new().timeout(cfg.connect_timeout))
+        // No cap on open connections: every open stream holds one, and awc's default of 100 per
+        // worker would queue the 101st stream behind the others.
+        .connector(awc::Connector::new().timeout(cfg.connect_timeout).limit(0))
         .timeout(cfg.idle_timeout)
         .disable_redirects()
         .finish()
