@@ -130,6 +130,8 @@ pub struct Launch<'a> {
     /// More words in front (a profiler such as `valgrind --tool=callgrind`).
     pub wrapper: &'a [String],
     pub workers: usize,
+    /// Extra `NAME=VALUE` environment variables.
+    pub env: &'a [String],
 }
 
 /// A running `amq2api serve`; killed when dropped.
@@ -174,6 +176,12 @@ impl Gateway {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        for pair in l.env {
+            let (name, value) = pair
+                .split_once('=')
+                .with_context(|| format!("--gateway-env {pair:?} is not NAME=VALUE"))?;
+            cmd.env(name, value);
+        }
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", words.join(" ")))?;
