@@ -329,3 +329,27 @@ pub async fn closed_loop(
         elapsed: started.elapsed(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_gateway_sse_events_it_needs() {
+        let delta = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"123\"}}\n\n";
+        assert!(matches!(sse_event(delta), Ok(SseKind::Text(t)) if t == "123"));
+        assert!(matches!(
+            sse_event(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+            Ok(SseKind::Stop)
+        ));
+        assert!(matches!(
+            sse_event(b"event: ping\ndata: {\"type\":\"ping\"}\n\n"),
+            Ok(SseKind::Other)
+        ));
+        assert!(sse_event(b"event: error\ndata: {}\n\n").is_err());
+        let two = b"event: a\ndata: 1\n\nevent: b\ndata: 2\n\n";
+        assert_eq!(find_blank_line(two, 0), Some(16));
+        assert_eq!(find_blank_line(two, 18), Some(34));
+        assert_eq!(find_blank_line(b"event: a\n", 0), None);
+    }
+}

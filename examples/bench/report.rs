@@ -97,9 +97,16 @@ impl Report {
             .collect()
     }
 
+    /// By item, in the order measured within an item.
+    pub fn sorted(&self) -> Vec<&Figure> {
+        let mut figures: Vec<&Figure> = self.figures.iter().collect();
+        figures.sort_by_key(|f| f.item);
+        figures
+    }
+
     fn rows(&self) -> Vec<[String; 5]> {
-        self.figures
-            .iter()
+        self.sorted()
+            .into_iter()
             .map(|f| {
                 [
                     f.item.to_string(),
