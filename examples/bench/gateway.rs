@@ -20,15 +20,16 @@ pub fn build(manifest_dir: &Path) -> anyhow::Result<Duration> {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(manifest_dir)
         .args(["build", "--release", "--bin", "amq2api"]);
-    // `cargo run` sets these for the running example; left in, they make build scripts that
-    // watch them (ring's watches CARGO_MANIFEST_DIR) rebuild, here and in the next plain build.
+    // `cargo run` sets these for the running example; left in, they make the crates that read
+    // them at build time (ring: OUT_DIR, CARGO_MANIFEST_DIR) rebuild, here and again in the next
+    // plain build.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with("CARGO_PKG_")
             || name.starts_with("CARGO_MANIFEST_")
             || matches!(
                 &*name,
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
             )
         {
             cmd.env_remove(&*name);
