@@ -273,8 +273,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     println!();
     println!("{}", bench.report.table());
-    println!(
-        "conditions: {} cores, gateway {}, {} account(s), {} worker(s); load average {} → {}; other load during the run: core 0 {:.0} %, core 1 {:.0} %; {:.0} s",
+    let conditions_line = format!(
+        "conditions: amq2api {} on {}; {} cores, gateway {}, {} account(s), {} worker(s); load average {} → {}; other load during the run: core 0 {:.0} %, core 1 {:.0} %; {:.0} s",
+        conditions["git"].as_str().unwrap_or("?"),
+        chrono::Utc::now().format("%Y-%m-%d"),
         cores,
         if pin { "on core 0, bench on core 1" } else { "unpinned" },
         args.accounts.max(1),
@@ -285,6 +287,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         conditions["other_load_core1_percent"].as_f64().unwrap_or(f64::NAN),
         wall,
     );
+    println!("{conditions_line}");
     if !warnings.is_empty() {
         println!("the gateway logged {} warning(s), e.g.:", warnings.len());
         for line in warnings.iter().take(5) {
@@ -307,7 +310,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         "errors": bench.errors,
     });
     std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")?;
-    std::fs::write(out_dir.join(format!("{name}.md")), bench.report.markdown())?;
+    std::fs::write(
+        out_dir.join(format!("{name}.md")),
+        bench.report.markdown(&conditions_line),
+    )?;
     println!("results: {}", json_path.display());
     if !wrapper.is_empty() {
         println!("requests to the gateway's /v1/messages: {}", bench.sent);

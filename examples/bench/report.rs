@@ -122,6 +122,8 @@ impl Report {
                             number(t.value),
                             f.unit
                         )
+                        .trim()
+                        .to_owned()
                     }),
                     match f.pass {
                         Some(true) => "pass".into(),
@@ -142,7 +144,8 @@ impl Report {
         table.to_string()
     }
 
-    pub fn markdown(&self) -> String {
+    /// The table in Markdown, then `footer` (the run's conditions) as a paragraph.
+    pub fn markdown(&self, footer: &str) -> String {
         let mut out =
             String::from("| # | figure | measured | target | result |\n|---|---|---:|---:|---|\n");
         for [item, label, measured, target, result] in self.rows() {
@@ -150,6 +153,9 @@ impl Report {
                 "| {item} | {label} | {measured} | {target} | {result} |\n"
             ));
         }
+        out.push('\n');
+        out.push_str(footer);
+        out.push('\n');
         out
     }
 }
