@@ -68,7 +68,7 @@ impl Plan {
             ],
             ttfb_time: Duration::from_secs(10),
             reps: 3,
-            stamped: (50, 150, 40, Duration::from_millis(10)),
+            stamped: (50, 300, 40, Duration::from_millis(10)),
             bulk: (200, 200),
             throughput_time: Duration::from_secs(4),
             throughput_max: 60_000,
