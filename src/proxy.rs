@@ -355,13 +355,16 @@ async fn collect_response(
     let input = interpreter
         .upstream_input_tokens()
         .unwrap_or(usage.input_tokens);
+    // A collector counts the whole answer each time it is asked: count once, for both the body
+    // (unless Amazon Q gave its own figure) and the usage row.
+    let counted = message.output_tokens();
     let body = message.finish(
         interpreter.stop_reason(),
         input,
-        interpreter.upstream_output_tokens(),
+        Some(interpreter.upstream_output_tokens().unwrap_or(counted)),
     );
     usage.input_tokens = input;
-    usage.output_tokens = message.output_tokens();
+    usage.output_tokens = counted;
     usage.record(state);
     Ok(HttpResponse::Ok().json(body))
 }
