@@ -83,12 +83,8 @@ fn parse_expiry(text: &str, now: i64) -> anyhow::Result<i64> {
         let secs = i64::try_from(d.as_secs()).map_err(|_| anyhow!("{text:?} is too far away"))?;
         now.checked_add(secs)
             .ok_or_else(|| anyhow!("{text:?} is too far away"))?
-    } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        t.timestamp()
-    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        d.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp())
-            .unwrap_or_default()
+    } else if let Some(t) = table::parse_point_in_time(text) {
+        t
     } else {
         bail!("{text:?} is neither a duration (30d, 12h) nor a date (2027-01-31)");
     };

@@ -171,12 +171,8 @@ fn parse_since(text: &str, now: i64) -> anyhow::Result<i64> {
             .ok()
             .and_then(|secs| now.checked_sub(secs))
             .ok_or_else(|| anyhow!("{text:?} is too long ago"))?
-    } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        t.timestamp()
-    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        d.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp())
-            .unwrap_or_default()
+    } else if let Some(t) = table::parse_point_in_time(text) {
+        t
     } else {
         bail!("{text:?} is neither a duration (24h, 7d, 90m) nor a date (2026-11-01)");
     };

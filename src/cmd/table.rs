@@ -103,6 +103,21 @@ pub fn last(ts: Option<i64>, now: i64) -> String {
 }
 
 /// UTC date and time, "2026-11-26 14:05 UTC".
+/// A point in time given on the command line as an RFC 3339 time or a `YYYY-MM-DD` date
+/// (midnight UTC), in unix seconds; `None` for anything else (callers also accept durations).
+pub fn parse_point_in_time(text: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| {
+            d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp())
+                .unwrap_or_default()
+        })
+}
+
 pub fn date(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts, 0)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
