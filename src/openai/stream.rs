@@ -474,20 +474,7 @@ mod tests {
     const WINDOW: u64 = 200_000;
     const ESTIMATE: u64 = 42;
 
-    fn text(s: &str) -> QEvent {
-        QEvent::AssistantText {
-            content: s.to_owned(),
-        }
-    }
-
-    fn tool(id: &str, name: &str, input: Option<&str>, stop: bool) -> QEvent {
-        QEvent::ToolUse {
-            tool_use_id: id.to_owned(),
-            name: name.to_owned(),
-            input: input.map(str::to_owned),
-            stop,
-        }
-    }
+    use crate::q::events::test_events::{text, tool};
 
     fn stream(include_usage: bool) -> OpenAiStream {
         OpenAiStream::new(ID.into(), MODEL.into(), CREATED, include_usage)

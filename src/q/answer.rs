@@ -481,20 +481,7 @@ mod tests {
     use super::*;
     use crate::q::error::Stage;
 
-    fn text(s: &str) -> QEvent {
-        QEvent::AssistantText {
-            content: s.to_owned(),
-        }
-    }
-
-    fn tool(id: &str, name: &str, input: Option<&str>, stop: bool) -> QEvent {
-        QEvent::ToolUse {
-            tool_use_id: id.to_owned(),
-            name: name.to_owned(),
-            input: input.map(str::to_owned),
-            stop,
-        }
-    }
+    use crate::q::events::test_events::{text, tool};
 
     fn thinking(s: &str) -> Answer {
         Answer::Thinking(s.to_owned())

@@ -534,6 +534,27 @@ fn object_or_empty(tool: &OpenTool, unterminated: bool) -> Value {
     }
 }
 
+/// Event builders for the tests of everything fed by [`QEvent`]s (interpreter, renderers).
+#[cfg(test)]
+pub(crate) mod test_events {
+    use super::QEvent;
+
+    pub fn text(s: &str) -> QEvent {
+        QEvent::AssistantText {
+            content: s.to_owned(),
+        }
+    }
+
+    pub fn tool(id: &str, name: &str, input: Option<&str>, stop: bool) -> QEvent {
+        QEvent::ToolUse {
+            tool_use_id: id.to_owned(),
+            name: name.to_owned(),
+            input: input.map(str::to_owned),
+            stop,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
