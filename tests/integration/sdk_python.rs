@@ -3,7 +3,7 @@
 //! and points AMQ2API_PYTHON at it; without it the test fails in CI and says how to set it up
 //! elsewhere.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
@@ -17,6 +17,30 @@ fn python() -> Option<PathBuf> {
     }
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv/bin/python");
     venv.exists().then_some(venv)
+}
+
+/// Runs `tests/python/<script>` against `server` and asserts that all `steps` passed.
+fn run_script(python: &Path, script: &str, server: &Server, key: &str, steps: usize) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let out = std::process::Command::new(python)
+        .arg(path)
+        .env("AMQ2API_BASE_URL", &server.url)
+        .env("AMQ2API_KEY", key)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "SDK script failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    assert!(
+        stdout.ends_with(&format!("{steps} passed, 0 failed\n")),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -69,23 +93,7 @@ fn anthropic_python_sdk_end_to_end() {
     // the 429 is what the client sees).
     fake.push_reply(Reply::Error(QError::Throttled));
     let server = Server::start(&t, &fake);
-    let out = std::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/anthropic_sdk.py"
-        ))
-        .env("AMQ2API_BASE_URL", &server.url)
-        .env("AMQ2API_KEY", &key)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK script failed:\n{stdout}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    assert!(stdout.ends_with("9 passed, 0 failed\n"), "{stdout}");
+    run_script(&python, "anthropic_sdk.py", &server, &key, 9);
     // The tool round trip sent the result back upstream paired with its tool use.
     std::thread::sleep(Duration::from_millis(100));
     let reqs = fake.requests();
@@ -140,23 +148,7 @@ fn openai_python_sdk_end_to_end() {
         fake.push_reply(reply.reply());
     }
     let server = Server::start(&t, &fake);
-    let out = std::process::Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/openai_sdk.py"
-        ))
-        .env("AMQ2API_BASE_URL", &server.url)
-        .env("AMQ2API_KEY", &key)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK script failed:\n{stdout}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    assert!(stdout.ends_with("10 passed, 0 failed\n"), "{stdout}");
+    run_script(&python, "openai_sdk.py", &server, &key, 10);
     std::thread::sleep(Duration::from_millis(100));
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 8);
