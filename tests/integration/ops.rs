@@ -334,3 +334,48 @@ fn dockerfile_builds_locked_and_runs_unprivileged_with_a_volume_and_health_check
         );
     }
 }
+
+/// Every command the Dockerfile's build stage runs, CI runs too (no Docker engine here), and CI
+/// runs README.md's quick start as written: neither can rot unnoticed.
+#[test]
+fn ci_runs_the_dockerfile_build_command_and_the_readme_quick_start() {
+    let all = dockerfile();
+    let runtime_from = all
+        .iter()
+        .rposition(|(op, _)| op == "FROM")
+        .expect("two stages");
+    let build_runs: Vec<&String> = all[..runtime_from]
+        .iter()
+        .filter(|(op, _)| op == "RUN")
+        .map(|(_, args)| args)
+        .collect();
+    assert_eq!(build_runs.len(), 1, "{build_runs:?}");
+    // `--mount=...` options first, then `cargo build ... && install ...`.
+    let cargo = build_runs[0]
+        .split(" && ")
+        .find_map(|part| part.find("cargo ").map(|at| part[at..].trim().to_owned()))
+        .expect("the build stage runs cargo");
+    assert_eq!(cargo, "cargo build --release --locked");
+    let ci = repo_file(".ci/run");
+    assert!(
+        ci.lines().any(|l| l.trim() == cargo),
+        ".ci/run does not run the Dockerfile's `{cargo}`"
+    );
+    assert!(ci.lines().any(|l| l.starts_with("bash .ci/quickstart")));
+    let readme = repo_file("README.md");
+    let marked = readme
+        .split("\n<!-- quickstart -->\n")
+        .nth(1)
+        .expect("README.md has the <!-- quickstart --> marker");
+    assert!(
+        marked.starts_with("```sh\n"),
+        "the marker precedes a ```sh block"
+    );
+    let block = &marked[..marked.find("\n```\n").expect("the block ends")];
+    // The block starts from a fresh clone: the same build as the Dockerfile's, then a streamed
+    // answer through the fake Amazon Q.
+    assert!(
+        block.contains(&format!("\n{cargo}\n")) || block.starts_with(&format!("```sh\n{cargo}\n"))
+    );
+    assert!(block.contains("\"stream\": true"));
+}
