@@ -217,6 +217,11 @@ pub struct Refresher {
     pool: db::Pool,
     cfg: Arc<UpstreamConfig>,
     locks: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last token loaded or refreshed per account: a usable one is handed out from here,
+    /// with no database read and no wait on the account's refresh lock (the hot path of every
+    /// request). A refused token is never served from here again: replacing it goes to the
+    /// database and refreshes.
+    known: Mutex<HashMap<i32, AccessToken>>,
 }
 
 impl Refresher {
@@ -225,6 +230,7 @@ impl Refresher {
             pool,
             cfg,
             locks: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
         }
     }
 
@@ -281,11 +287,18 @@ impl Refresher {
         want: Want,
         refused: Option<&str>,
     ) -> Result<AccessToken, TokenError> {
+        let margin = self.cfg.refresh_margin.as_secs() as i64;
+        if want == Want::Usable {
+            if let Some(known) = self.known(account_id) {
+                if known.expires_at > db::now() + margin {
+                    return Ok(known);
+                }
+            }
+        }
         let lock = self.lock_for(account_id);
         let _guard = lock.lock().await;
         let account = self.load(account_id).await?;
         let now = db::now();
-        let margin = self.cfg.refresh_margin.as_secs() as i64;
         if let (Some(token), Some(expires_at)) =
             (&account.access_token, account.access_token_expires_at)
         {
@@ -296,11 +309,11 @@ impl Refresher {
                 Want::Outliving(old) => expires_at > old,
             };
             if reuse {
-                return Ok(AccessToken {
+                return Ok(self.remember(AccessToken {
                     account_id,
                     token: token.clone(),
                     expires_at,
-                });
+                }));
             }
         }
         log::debug!(target: "amq2api::q::token", "refreshing the access token of account {} ({})", account.id, account.name);
@@ -320,11 +333,11 @@ impl Refresher {
                 })
                 .await?;
                 log::info!(target: "amq2api::q::token", "refreshed the access token of account {} ({})", account.id, account.name);
-                Ok(AccessToken {
+                Ok(self.remember(AccessToken {
                     account_id,
                     token: grant.access_token,
                     expires_at: grant.expires_at,
-                })
+                }))
             }
             Err(err) => {
                 log::warn!(target: "amq2api::q::token", "refreshing account {} ({}) failed: {err}", account.id, account.name);
@@ -344,6 +357,17 @@ impl Refresher {
                 Err(err.into())
             }
         }
+    }
+
+    fn known(&self, account_id: i32) -> Option<AccessToken> {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(&account_id).cloned()
+    }
+
+    fn remember(&self, token: AccessToken) -> AccessToken {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(token.account_id, token.clone());
+        token
     }
 
     async fn load(&self, account_id: i32) -> Result<Account, TokenError> {
