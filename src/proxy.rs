@@ -38,19 +38,66 @@ struct Usage {
     /// Holds the account's concurrency slot until the usage is recorded (the response's end).
     lease: Option<pick::AccountLease>,
     input_tokens: u64,
-    /// The input estimate, counted on a blocking thread while the upstream call opens.
-    estimate: Option<actix_web::rt::task::JoinHandle<u64>>,
+    /// The input estimate while it is not settled into `input_tokens`.
+    estimate: Option<Estimate>,
     output_tokens: u64,
     status: u16,
     error_class: Option<&'static str>,
     ttfb: Option<Duration>,
 }
 
+/// The input estimate, counted while the upstream call opens, never before it is sent: a
+/// 100k-token request takes milliseconds to count, Amazon Q's first event takes longer.
+enum Estimate {
+    /// A small request, counted on the async worker once Amazon Q has answered (microseconds:
+    /// not worth a trip to a blocking thread).
+    Later(Box<MessagesRequest>),
+    /// A large one, counted on a blocking thread; `approx` stands in for it in `message_start`
+    /// when Amazon Q is faster than the count (the final usage has the counted figure).
+    Counting {
+        count: actix_web::rt::task::JoinHandle<u64>,
+        approx: u64,
+    },
+}
+
+/// Requests estimated at fewer tokens than this are counted on the async worker.
+const COUNT_INLINE_BELOW: u64 = 2_048;
+
+impl Estimate {
+    /// Starts the estimate of `req` (the upstream call must be under way or about to be).
+    fn start(req: MessagesRequest) -> Estimate {
+        let approx = count::approx_input_tokens(&req);
+        if approx < COUNT_INLINE_BELOW {
+            return Estimate::Later(Box::new(req));
+        }
+        Estimate::Counting {
+            count: actix_web::rt::task::spawn_blocking(move || count::input_tokens(&req)),
+            approx,
+        }
+    }
+}
+
 impl Usage {
-    /// Waits for the input estimate (usually long done by the time the upstream answers).
+    /// The counted input estimate, waiting for the count if it still runs.
     async fn settle(&mut self) {
-        if let Some(estimate) = self.estimate.take() {
-            self.input_tokens = estimate.await.unwrap_or(0);
+        match self.estimate.take() {
+            Some(Estimate::Later(req)) => self.input_tokens = count::input_tokens(&req),
+            Some(Estimate::Counting { count, .. }) => {
+                self.input_tokens = count.await.unwrap_or(0);
+            }
+            None => {}
+        }
+    }
+
+    /// The input estimate for `message_start`: the counted one when it is ready, else the quick
+    /// stand-in, so the first byte never waits for a count.
+    async fn early_estimate(&mut self) -> u64 {
+        match &self.estimate {
+            Some(Estimate::Counting { count, approx }) if !count.is_finished() => *approx,
+            _ => {
+                self.settle().await;
+                self.input_tokens
+            }
         }
     }
 
@@ -192,11 +239,7 @@ pub async fn run(
         let (state, client, body) = (state.clone(), client.clone(), built.request);
         Box::pin(async move { pick::open(&state, &client, &body).await })
     };
-    // Counting a large request takes milliseconds: never before the upstream call, never on the
-    // async workers.
-    usage.estimate = Some(actix_web::rt::task::spawn_blocking(move || {
-        count::input_tokens(&req)
-    }));
+    usage.estimate = Some(Estimate::start(req));
     if !stream {
         return match opening.await {
             Ok(opened) => collect_response(&state, opened, answer, usage).await,
@@ -309,7 +352,6 @@ async fn collect_response(
     mut usage: Usage,
 ) -> Result<HttpResponse, ApiError> {
     usage.account = Some((lease.id(), lease.name().to_owned()));
-    usage.settle().await;
     let mut message = answer.collector();
     let mut interpreter = answer.interpreter;
     let mut shutdown = state.shutdown.subscribe();
@@ -318,6 +360,7 @@ async fn collect_response(
             next = stream.next_event() => next,
             _ = shutting_down(&mut shutdown) => {
                 let e = ApiError::ShuttingDown;
+                usage.settle().await;
                 usage.fail(state, &e);
                 return Err(e);
             }
@@ -346,12 +389,14 @@ async fn collect_response(
                     lease.report_failure(&e);
                     let e = ApiError::Upstream(e);
                     usage.lease = Some(lease);
+                    usage.settle().await;
                     usage.fail(state, &e);
                     return Err(e);
                 }
             },
         }
     }
+    usage.settle().await;
     let input = interpreter
         .upstream_input_tokens()
         .unwrap_or(usage.input_tokens);
@@ -413,8 +458,7 @@ async fn pump(
     mut usage: Usage,
     tx: Tx,
 ) {
-    usage.settle().await;
-    let mut renderer = answer.renderer(usage.input_tokens);
+    let mut renderer = answer.renderer(usage.early_estimate().await);
     let mut interpreter = answer.interpreter;
     let mut shutdown = state.shutdown.subscribe();
     let mut open = send(&tx, renderer.start()).await;
@@ -431,6 +475,7 @@ async fn pump(
                     usage.status = e.status();
                     usage.error_class = Some(e.class_name());
                     send(&tx, renderer.fail(&e)).await;
+                    usage.settle().await;
                     usage.record(&state);
                     return;
                 }
@@ -510,6 +555,7 @@ async fn pump(
         usage.error_class = Some("client_disconnected");
         usage.output_tokens = renderer.output_tokens();
     }
+    usage.settle().await;
     usage.record(&state);
 }
 
@@ -526,6 +572,7 @@ async fn finish(
     usage: &mut Usage,
     tx: &Tx,
 ) {
+    usage.settle().await;
     let mut out = Vec::new();
     for a in interpreter.finish() {
         out.extend(renderer.on_answer(a));

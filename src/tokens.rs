@@ -1,6 +1,16 @@
 //! Token counting with tiktoken's `cl100k_base` (the upstream reports no counts in the events
-//! commonly seen, protocol doc §7.9). The BPE is built once per process, on first use.
-//! [`OutputCounter`] counts a streamed answer as it goes, for both renderers.
+//! commonly seen, protocol doc §7.9). [`OutputCounter`] counts a streamed answer as it goes, for
+//! both renderers.
+//!
+//! Counting is tiktoken's algorithm with tiktoken-rs's own merge function and vocabulary; only
+//! the split of the text into pieces is ours ([`pieces`]). tiktoken-rs splits with fancy-regex
+//! because cl100k's pattern has one look-ahead (`\s+(?!\S)`), and that split is most of its
+//! time (its own notes say the `regex` crate is about 3× faster). We split with the `regex`
+//! crate and the look-ahead left out, then give a whitespace run's last character back to the
+//! word that follows, which is exactly what the look-ahead does; a property test checks the
+//! counts against tiktoken-rs's own `encode_ordinary`. The vocabulary is taken out of
+//! tiktoken-rs's `CoreBPE` once, and the `CoreBPE` (encoder, decoder, sorted tokens and 256
+//! regex copies) is dropped: one rank table is all that counting needs.
 //!
 //! [`count_cached`] remembers the counts of long texts by a hash of their content: Claude Code
 //! re-sends the same conversation with one more turn each time (and fires dozens of
@@ -14,17 +24,80 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
-use tiktoken_rs::CoreBPE;
+use regex::Regex;
+use rustc_hash::FxHashMap;
 
-static BPE: LazyLock<CoreBPE> =
-    LazyLock::new(|| tiktoken_rs::cl100k_base().expect("cl100k_base is embedded"));
+/// cl100k_base's ordinary tokens (tiktoken-rs's `byte_pair_encode` takes this very map type).
+static RANKS: LazyLock<FxHashMap<Vec<u8>, u32>> = LazyLock::new(|| {
+    let bpe = tiktoken_rs::cl100k_base().expect("cl100k_base is embedded");
+    let mut ranks = FxHashMap::default();
+    ranks.reserve(CL100K_ORDINARY as usize);
+    let all = (0..CL100K_ORDINARY).collect();
+    for (rank, bytes) in (0..CL100K_ORDINARY).zip(bpe._decode_native_and_split(all)) {
+        ranks.insert(bytes, rank);
+    }
+    ranks
+});
+
+/// cl100k_base's ordinary tokens are ranks 0..100256; the special ones come after.
+const CL100K_ORDINARY: u32 = 100_256;
+
+/// cl100k_base's split pattern (tiktoken-rs `openai_public.rs`) without `\s+(?!\S)|`: see
+/// [`pieces`] for how its effect is restored.
+static SPLIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}",
+        r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+"
+    ))
+    .expect("the split pattern compiles")
+});
+
+/// The pieces cl100k's pattern cuts `text` into. Every character matches some alternative, so
+/// the matches tile the text. A piece of whitespace only comes from `\s*[\r\n]+` (it then ends
+/// with a line break) or from the last alternative, `\s+`. In the original pattern that last
+/// case is `\s+(?!\S)|\s+`: when such a run of two or more characters is followed by a
+/// non-space, the look-ahead stops one character short, and that character starts the next
+/// piece (`"  x"` is `" "`, `" x"`). That is the one correction made here.
+fn pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= text.len() {
+            return None;
+        }
+        let found = SPLIT.find_at(text, at)?;
+        debug_assert_eq!(found.start(), at, "the pattern matches every character");
+        let mut end = found.end();
+        let piece = found.as_str();
+        if !piece.ends_with(['\r', '\n'])
+            && piece.chars().all(char::is_whitespace)
+            && text[end..]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace())
+        {
+            if let Some((last, _)) = piece.char_indices().next_back().filter(|&(i, _)| i > 0) {
+                end = found.start() + last;
+            }
+        }
+        let piece = &text[at..end];
+        at = end;
+        Some(piece)
+    })
+}
 
 /// Tokens in `text` (special-token markers are counted as plain text).
 pub fn count(text: &str) -> u64 {
-    if text.is_empty() {
-        return 0;
-    }
-    BPE.encode_ordinary(text).len() as u64
+    let ranks = &*RANKS;
+    pieces(text)
+        .map(|piece| {
+            let bytes = piece.as_bytes();
+            if ranks.contains_key(bytes) {
+                1
+            } else {
+                tiktoken_rs::byte_pair_split(bytes, ranks).len() as u64
+            }
+        })
+        .sum()
 }
 
 /// Texts shorter than this are counted directly: hashing and locking would cost about as much.
@@ -101,9 +174,11 @@ pub fn count_cached(text: &str) -> u64 {
     }
 }
 
-/// Builds the BPE now (at server start) instead of on the first request.
+/// Loads the vocabulary and compiles the split pattern now (at server start) instead of on the
+/// first request.
 pub fn warm_up() {
-    LazyLock::force(&BPE);
+    LazyLock::force(&RANKS);
+    LazyLock::force(&SPLIT);
 }
 
 /// Uncounted text longer than this is counted up to its last whitespace.
@@ -178,6 +253,56 @@ mod tests {
             .unwrap()
             .new
             .contains_key(&content_key("hello world")));
+    }
+
+    /// tiktoken-rs's own encoder, the reference the split must reproduce.
+    fn reference(text: &str) -> u64 {
+        static REFERENCE: LazyLock<tiktoken_rs::CoreBPE> =
+            LazyLock::new(|| tiktoken_rs::cl100k_base().unwrap());
+        REFERENCE.encode_ordinary(text).len() as u64
+    }
+
+    #[test]
+    fn counts_equal_tiktoken_on_whitespace_edge_cases() {
+        let cases = [
+            "",
+            " ",
+            "  ",
+            "x  y",
+            "x   y",
+            "  x",
+            "\t\tfoo",
+            "a \n\n  b",
+            "a\r\n\r\n  b",
+            "end   ",
+            "  1",
+            "x  ,y",
+            "\u{3000}\u{3000}漢字",
+            "a\u{a0}\u{a0}b",
+            "don't  I'LL  we've",
+            "fn main() {\n    let x = 1;\n\n    println!(\"{x}\");\n}\n",
+            "  \n  \n\t\tx",
+            "1234567 89",
+            "e\u{301}e\u{301}  \u{301}",
+            "🙂  🙂x",
+            "\u{0}\u{1}  \u{7f}",
+        ];
+        for text in cases {
+            assert_eq!(count(text), reference(text), "{text:?}");
+        }
+        let pieces: Vec<&str> = pieces("x   y\n\n  z").collect();
+        assert_eq!(pieces, ["x", "  ", " y", "\n\n", " ", " z"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// Texts drawn from the characters the pattern treats differently: kinds of whitespace
+        /// and line breaks, letters (cased, CJK, combining marks), digits, punctuation,
+        /// apostrophes, emoji and control characters.
+        #[test]
+        fn counts_equal_tiktoken(text in "[ \\t\\n\\r\u{a0}\u{3000}aZé漢\u{301}0-9'.,{}()_/\"😀\u{1}-]{0,64}") {
+            proptest::prop_assert_eq!(count(&text), reference(&text));
+        }
     }
 
     #[test]
