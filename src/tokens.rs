@@ -24,7 +24,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 
-use regex::Regex;
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 use rustc_hash::FxHashMap;
 
 /// cl100k_base's ordinary tokens (tiktoken-rs's `byte_pair_encode` takes this very map type).
@@ -58,16 +59,20 @@ static SPLIT: LazyLock<Regex> = LazyLock::new(|| {
 /// case is `\s+(?!\S)|\s+`: when such a run of two or more characters is followed by a
 /// non-space, the look-ahead stops one character short, and that character starts the next
 /// piece (`"  x"` is `" "`, `" x"`). That is the one correction made here.
+///
+/// Each search is anchored where the last piece ended (no search backwards for a start) and uses
+/// a cache of its own for the whole text (no trip to the regex's shared cache pool per piece).
 fn pieces(text: &str) -> impl Iterator<Item = &str> {
     let mut at = 0;
+    let mut cache = SPLIT.create_cache();
     std::iter::from_fn(move || {
         if at >= text.len() {
             return None;
         }
-        let found = SPLIT.find_at(text, at)?;
-        debug_assert_eq!(found.start(), at, "the pattern matches every character");
+        let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+        let found = SPLIT.search_with(&mut cache, &input)?;
         let mut end = found.end();
-        let piece = found.as_str();
+        let piece = &text[at..end];
         if !piece.ends_with(['\r', '\n'])
             && piece.chars().all(char::is_whitespace)
             && text[end..]
@@ -76,7 +81,7 @@ fn pieces(text: &str) -> impl Iterator<Item = &str> {
                 .is_some_and(|c| !c.is_whitespace())
         {
             if let Some((last, _)) = piece.char_indices().next_back().filter(|&(i, _)| i > 0) {
-                end = found.start() + last;
+                end = at + last;
             }
         }
         let piece = &text[at..end];
