@@ -52,10 +52,11 @@ enum Estimate {
     /// A small request, counted on the async worker once Amazon Q has answered (microseconds:
     /// not worth a trip to a blocking thread).
     Later(Box<MessagesRequest>),
-    /// A large one, counted on a blocking thread; `approx` stands in for it in `message_start`
-    /// when Amazon Q is faster than the count (the final usage has the counted figure).
+    /// A large one, counted on a low-priority counting thread; `approx` stands in for it in
+    /// `message_start` when Amazon Q is faster than the count (the final usage has the counted
+    /// figure).
     Counting {
-        count: actix_web::rt::task::JoinHandle<u64>,
+        count: tokio::sync::oneshot::Receiver<u64>,
         approx: u64,
     },
 }
@@ -71,7 +72,7 @@ impl Estimate {
             return Estimate::Later(Box::new(req));
         }
         Estimate::Counting {
-            count: actix_web::rt::task::spawn_blocking(move || count::input_tokens(&req)),
+            count: crate::tokens::count_in_background(move || count::input_tokens(&req)),
             approx,
         }
     }
@@ -92,13 +93,18 @@ impl Usage {
     /// The input estimate for `message_start`: the counted one when it is ready, else the quick
     /// stand-in, so the first byte never waits for a count.
     async fn early_estimate(&mut self) -> u64 {
-        match &self.estimate {
-            Some(Estimate::Counting { count, approx }) if !count.is_finished() => *approx,
-            _ => {
-                self.settle().await;
-                self.input_tokens
+        if let Some(Estimate::Counting { count, approx }) = &mut self.estimate {
+            match count.try_recv() {
+                Ok(n) => {
+                    self.estimate = None;
+                    self.input_tokens = n;
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return *approx,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => self.estimate = None,
             }
         }
+        self.settle().await;
+        self.input_tokens
     }
 
     /// Writes the usage row (off the async threads) and logs the access line.

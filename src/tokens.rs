@@ -60,49 +60,55 @@ static SPLIT: LazyLock<Regex> = LazyLock::new(|| {
 /// non-space, the look-ahead stops one character short, and that character starts the next
 /// piece (`"  x"` is `" "`, `" x"`). That is the one correction made here.
 ///
-/// Each search is anchored where the last piece ended (no search backwards for a start) and uses
-/// a cache of its own for the whole text (no trip to the regex's shared cache pool per piece).
-fn pieces(text: &str) -> impl Iterator<Item = &str> {
-    let mut at = 0;
-    let mut cache = SPLIT.create_cache();
-    std::iter::from_fn(move || {
-        if at >= text.len() {
-            return None;
-        }
-        let input = Input::new(text).range(at..).anchored(Anchored::Yes);
-        let found = SPLIT.search_with(&mut cache, &input)?;
-        let mut end = found.end();
-        let piece = &text[at..end];
-        if !piece.ends_with(['\r', '\n'])
-            && piece.chars().all(char::is_whitespace)
-            && text[end..]
-                .chars()
-                .next()
-                .is_some_and(|c| !c.is_whitespace())
-        {
-            if let Some((last, _)) = piece.char_indices().next_back().filter(|&(i, _)| i > 0) {
-                end = at + last;
+/// Each search is anchored where the last piece ended (no search backwards for a start), with
+/// the thread's own cache (the regex's lazy DFA states stay built between texts, and there is no
+/// trip to the regex's shared cache pool per piece). `each` gets the pieces in order.
+fn pieces(text: &str, mut each: impl FnMut(&str)) {
+    thread_local! {
+        static SPLIT_CACHE: std::cell::RefCell<regex_automata::meta::Cache> =
+            std::cell::RefCell::new(SPLIT.create_cache());
+    }
+    SPLIT_CACHE.with_borrow_mut(|cache| {
+        let mut at = 0;
+        while at < text.len() {
+            let input = Input::new(text).range(at..).anchored(Anchored::Yes);
+            let Some(found) = SPLIT.search_with(cache, &input) else {
+                // Unreachable: every character matches some alternative. Count the rest as one.
+                each(&text[at..]);
+                return;
+            };
+            let mut end = found.end();
+            let piece = &text[at..end];
+            if !piece.ends_with(['\r', '\n'])
+                && piece.chars().all(char::is_whitespace)
+                && text[end..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !c.is_whitespace())
+            {
+                if let Some((last, _)) = piece.char_indices().next_back().filter(|&(i, _)| i > 0) {
+                    end = at + last;
+                }
             }
+            each(&text[at..end]);
+            at = end;
         }
-        let piece = &text[at..end];
-        at = end;
-        Some(piece)
-    })
+    });
 }
 
 /// Tokens in `text` (special-token markers are counted as plain text).
 pub fn count(text: &str) -> u64 {
     let ranks = &*RANKS;
-    pieces(text)
-        .map(|piece| {
-            let bytes = piece.as_bytes();
-            if ranks.contains_key(bytes) {
-                1
-            } else {
-                tiktoken_rs::byte_pair_split(bytes, ranks).len() as u64
-            }
-        })
-        .sum()
+    let mut total = 0;
+    pieces(text, |piece| {
+        let bytes = piece.as_bytes();
+        total += if ranks.contains_key(bytes) {
+            1
+        } else {
+            tiktoken_rs::byte_pair_split(bytes, ranks).len() as u64
+        };
+    });
+    total
 }
 
 /// Texts shorter than this are counted directly: hashing and locking would cost about as much.
@@ -177,6 +183,49 @@ pub fn count_cached(text: &str) -> u64 {
             value.unwrap_or_default()
         }
     }
+}
+
+/// Runs `job` on one of a few counting threads of the process's own at a low scheduling
+/// priority (nice 10), for counts nobody waits on right away (the input estimate of a request
+/// whose upstream call is under way). On a busy core the request path then keeps the CPU and
+/// the count takes what is left, instead of half of it. (Tokio's blocking pool cannot lower the
+/// priority of one job: a thread's niceness cannot be raised back without privileges.)
+pub fn count_in_background<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<T> {
+    type Job = Box<dyn FnOnce() + Send>;
+    static JOBS: LazyLock<Mutex<std::sync::mpsc::Sender<Job>>> = LazyLock::new(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("count-{i}"))
+                .spawn(move || {
+                    #[cfg(unix)]
+                    // SAFETY: setpriority(2) on the calling thread (who = 0) has no memory effects.
+                    unsafe {
+                        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+                    }
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("cannot start a counting thread");
+        }
+        Mutex::new(tx)
+    });
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(job());
+    });
+    let _ = JOBS.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+    result
 }
 
 /// Loads the vocabulary and compiles the split pattern now (at server start) instead of on the
@@ -295,8 +344,9 @@ mod tests {
         for text in cases {
             assert_eq!(count(text), reference(text), "{text:?}");
         }
-        let pieces: Vec<&str> = pieces("x   y\n\n  z").collect();
-        assert_eq!(pieces, ["x", "  ", " y", "\n\n", " ", " z"]);
+        let mut cut = Vec::new();
+        pieces("x   y\n\n  z", |p| cut.push(p.to_owned()));
+        assert_eq!(cut, ["x", "  ", " y", "\n\n", " ", " z"]);
     }
 
     proptest::proptest! {
