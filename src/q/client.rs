@@ -364,7 +364,9 @@ mod tests {
     #[test]
     fn only_a_connection_lost_before_the_answer_is_retried() {
         assert!(dead_connection(&E::Connect(ConnectError::Disconnected)));
-        assert!(dead_connection(&E::Send(Error::from(ErrorKind::BrokenPipe))));
+        assert!(dead_connection(&E::Send(Error::from(
+            ErrorKind::BrokenPipe
+        ))));
         assert!(dead_connection(&E::Send(Error::from(
             ErrorKind::ConnectionReset
         ))));
@@ -372,9 +374,9 @@ mod tests {
             actix_web::error::ParseError::Io(Error::from(ErrorKind::ConnectionReset))
         )));
         // Never reached, too slow, or a real answer that could not be read: not retried.
-        assert!(!dead_connection(&E::Connect(ConnectError::Io(Error::from(
-            ErrorKind::ConnectionRefused
-        )))));
+        assert!(!dead_connection(&E::Connect(ConnectError::Io(
+            Error::from(ErrorKind::ConnectionRefused)
+        ))));
         assert!(!dead_connection(&E::Connect(ConnectError::Timeout)));
         assert!(!dead_connection(&E::Timeout));
         assert!(!dead_connection(&E::Response(
@@ -429,7 +431,9 @@ mod tests {
     #[test]
     fn event_stream_content_types() {
         assert!(is_event_stream("application/vnd.amazon.eventstream"));
-        assert!(is_event_stream("Application/VND.Amazon.EventStream; charset=x"));
+        assert!(is_event_stream(
+            "Application/VND.Amazon.EventStream; charset=x"
+        ));
         assert!(!is_event_stream("application/json"));
         assert!(!is_event_stream("text/html"));
         assert!(!is_event_stream(""));
@@ -448,7 +452,8 @@ mod tests {
     }
 
     fn stream_of(chunks: Vec<&'static [u8]>) -> ChatStream {
-        let body = futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))));
+        let body =
+            futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from_static(c))));
         ChatStream::from_stream(Box::pin(body), IDLE)
     }
 
@@ -472,6 +477,9 @@ mod tests {
             s.next_event().await.unwrap(),
             Some(QEvent::ContextUsage { percentage: 1.0 })
         );
-        assert_eq!(s.next_event().await.unwrap_err(), UpstreamError::empty_answer());
+        assert_eq!(
+            s.next_event().await.unwrap_err(),
+            UpstreamError::empty_answer()
+        );
     }
 }

@@ -1893,15 +1893,15 @@ mod tests {
         );
         let e = UpstreamError::unreachable("connection refused");
         assert_eq!(e.class, ErrorClass::Unreachable);
-        assert_eq!(e.to_string(), "could not reach Amazon Q: connection refused");
+        assert_eq!(
+            e.to_string(),
+            "could not reach Amazon Q: connection refused"
+        );
         assert_eq!(e.class.client_status(), 502);
         assert_eq!(e.account_action(), AccountAction::None);
         assert!(e.is_retryable_on_other_account());
         let e = UpstreamError::not_an_event_stream("text/html; charset=utf-8");
-        assert_eq!(
-            (e.class, e.status),
-            (ErrorClass::ServerError, Some(200))
-        );
+        assert_eq!((e.class, e.status), (ErrorClass::ServerError, Some(200)));
         assert_eq!(
             e.to_string(),
             "Amazon Q failed (HTTP 200): answered with content type text/html; charset=utf-8 instead of an event stream"
