@@ -934,7 +934,12 @@ fn dead_keep_alive_connections_are_retried_invisibly_under_load() {
     for t in threads {
         failures.extend(t.join().unwrap());
     }
-    assert_eq!(failures, Vec::<String>::new(), "zero failed requests");
+    assert!(
+        failures.is_empty(),
+        "{} failed requests, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
     // The fault happened, and often.
     let dropped = env.fake.dropped_reused_requests();
     assert!(
