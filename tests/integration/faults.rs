@@ -436,6 +436,17 @@ fn a_frame_cut_in_the_middle_after_some_text() {
 }
 
 #[test]
+fn a_connection_reset_after_some_text() {
+    let expect = Expect::new(
+        "network",
+        502,
+        "the connection to Amazon Q broke: the stream broke off: …",
+    )
+    .after("partial");
+    run_case("reset mid-stream", text_then(Step::Abort), &expect, &[]);
+}
+
+#[test]
 fn a_corrupt_crc_after_some_text_and_as_the_first_frame() {
     let corrupt = Step::CorruptCrc {
         event_type: "assistantResponseEvent".into(),
@@ -909,6 +920,7 @@ fn dead_keep_alive_connections_are_retried_invisibly_under_load() {
         &[("RUST_LOG", "info,amq2api::q=debug,actix_server=warn")],
     );
     env.fake.set_close_reused_connections(true);
+    let started = Instant::now();
     let mut failures = Vec::new();
     // 200 one after the other, on every variant.
     for i in 0..200 {
@@ -942,6 +954,10 @@ fn dead_keep_alive_connections_are_retried_invisibly_under_load() {
     );
     // The fault happened, and often.
     let dropped = env.fake.dropped_reused_requests();
+    eprintln!(
+        "300 requests in {:.1} s, {dropped} found their pooled connection dead",
+        started.elapsed().as_secs_f64()
+    );
     assert!(
         dropped >= 50,
         "only {dropped} reused connections were found dead"
