@@ -14,6 +14,7 @@
 //! | throttled | cooling down, 30 s doubling on every throttle in a row, capped |
 //! | access denied, refresh rejected | cooling down for a fixed time |
 //! | 5xx, network, timeout, corrupt stream | counted; N in a row within the window: cooling down |
+//! | unreachable (DNS, refused connection) | untouched, not counted (Amazon Q was never reached) |
 
 use std::time::Duration;
 
@@ -194,6 +195,9 @@ pub fn on_error(
         | ErrorClass::OutputLengthExceeded
         | ErrorClass::AuthorizationPending
         | ErrorClass::ModelOverloaded => Effect::None,
+        // Amazon Q was never reached (DNS, refused connection): no account is to blame, and
+        // counting it would cool down the whole pool during an outage.
+        ErrorClass::Unreachable => Effect::None,
         ErrorClass::RefreshTokenInvalid | ErrorClass::ClientRegistrationExpired => disabled(
             Health::Disabled,
             permanent_reason(err.class).unwrap_or("refresh token invalid"),
@@ -424,6 +428,19 @@ mod tests {
             on_error(&c, &mut t, &e, NOW + 10 * 60 * 1000 + 1),
             Effect::Counted(1)
         );
+    }
+
+    #[test]
+    fn an_unreachable_upstream_is_never_counted() {
+        let c = cfg();
+        let mut t = Trouble::default();
+        for _ in 0..20 {
+            assert_eq!(
+                on_error(&c, &mut t, &err(ErrorClass::Unreachable), NOW),
+                Effect::None
+            );
+        }
+        assert_eq!(t, Trouble::default());
     }
 
     #[test]

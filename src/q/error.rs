@@ -91,9 +91,16 @@ pub enum ErrorClass {
     /// Other 5xx / `InternalServerException` / unknown in-stream exception. Account: untouched
     /// (a 5xx under load must not disable accounts). Retry elsewhere. Client: 502 `api_error`.
     ServerError,
-    /// Connection, TLS or I/O failure reaching the upstream. Account: untouched. Retry elsewhere.
-    /// Client: 502 `api_error`.
+    /// The connection broke (reset, closed before the answer, I/O error) after it was made.
+    /// Account: untouched but counted (N in a row cool it down). Retry elsewhere. Client: 502
+    /// `api_error`.
     Network,
+    /// Amazon Q could not be reached at all: its host name does not resolve, the connection is
+    /// refused, or connecting (TCP or TLS) failed or timed out. The request never got there, so
+    /// no account is to blame. Account: untouched and not counted (a DNS or network outage must
+    /// not cool down the whole pool). Retry elsewhere (another account may use another region's
+    /// host). Client: 502 `api_error`: the gateway got no answer from its upstream.
+    Unreachable,
     /// Connect/read timeout, upstream 408 or 504. Account: untouched. Retry elsewhere.
     /// Client: 504 `api_error` (Anthropic has no timeout type).
     Timeout,
@@ -156,7 +163,7 @@ pub enum Stage {
 
 impl ErrorClass {
     /// Every class, in declaration order.
-    pub const ALL: [ErrorClass; 20] = [
+    pub const ALL: [ErrorClass; 21] = [
         ErrorClass::InvalidRequest,
         ErrorClass::InputTooLong,
         ErrorClass::InvalidModel,
@@ -170,6 +177,7 @@ impl ErrorClass {
         ErrorClass::ModelOverloaded,
         ErrorClass::ServerError,
         ErrorClass::Network,
+        ErrorClass::Unreachable,
         ErrorClass::Timeout,
         ErrorClass::StreamCorrupt,
         ErrorClass::OutputLengthExceeded,
@@ -196,6 +204,7 @@ impl ErrorClass {
             ErrorClass::ModelOverloaded => "model_overloaded",
             ErrorClass::ServerError => "server_error",
             ErrorClass::Network => "network",
+            ErrorClass::Unreachable => "unreachable",
             ErrorClass::Timeout => "timeout",
             ErrorClass::StreamCorrupt => "stream_corrupt",
             ErrorClass::OutputLengthExceeded => "output_length_exceeded",
@@ -235,6 +244,7 @@ impl ErrorClass {
             | ErrorClass::ModelOverloaded
             | ErrorClass::ServerError
             | ErrorClass::Network
+            | ErrorClass::Unreachable
             | ErrorClass::Timeout
             | ErrorClass::StreamCorrupt
             | ErrorClass::ProfileRequired
@@ -252,6 +262,7 @@ impl ErrorClass {
             | ErrorClass::ModelOverloaded
             | ErrorClass::ServerError
             | ErrorClass::Network
+            | ErrorClass::Unreachable
             | ErrorClass::Timeout
             | ErrorClass::StreamCorrupt
             | ErrorClass::OutputLengthExceeded
@@ -284,6 +295,7 @@ impl ErrorClass {
             | ErrorClass::Suspended
             | ErrorClass::ServerError
             | ErrorClass::Network
+            | ErrorClass::Unreachable
             | ErrorClass::StreamCorrupt
             | ErrorClass::ProfileRequired
             | ErrorClass::AccessDenied
@@ -320,6 +332,7 @@ impl ErrorClass {
             ErrorClass::ModelOverloaded => "the model is overloaded",
             ErrorClass::ServerError => "internal server error",
             ErrorClass::Network => "network error",
+            ErrorClass::Unreachable => "Amazon Q cannot be reached",
             ErrorClass::Timeout => "timed out",
             ErrorClass::StreamCorrupt => "undecodable event stream",
             ErrorClass::OutputLengthExceeded => "the response reached the output length limit",
@@ -403,6 +416,35 @@ impl UpstreamError {
         Self::new(ErrorClass::Network, Stage::Transport, detail)
     }
 
+    /// Amazon Q was never reached: DNS, refused or failed connection (see
+    /// [`ErrorClass::Unreachable`]).
+    pub fn unreachable(detail: &str) -> Self {
+        Self::new(ErrorClass::Unreachable, Stage::Transport, detail)
+    }
+
+    /// A 200 answer that is no event stream (another content type): nothing in it can be
+    /// trusted, and nothing of it is kept (it may echo the request).
+    pub fn not_an_event_stream(content_type: &str) -> Self {
+        let mut e = Self::new(
+            ErrorClass::ServerError,
+            Stage::Http,
+            &format!("answered with content type {content_type} instead of an event stream"),
+        );
+        e.status = Some(200);
+        e
+    }
+
+    /// A 200 event stream that ended before its first message.
+    pub fn empty_answer() -> Self {
+        let mut e = Self::new(
+            ErrorClass::ServerError,
+            Stage::Http,
+            "answered with an empty event stream",
+        );
+        e.status = Some(200);
+        e
+    }
+
     /// Connect or read timeout.
     pub fn timeout(detail: &str) -> Self {
         Self::new(ErrorClass::Timeout, Stage::Transport, detail)
@@ -441,7 +483,8 @@ impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let head: &str = match (self.stage, self.class) {
             (Stage::TokenRefresh, _) => "token refresh failed",
-            (Stage::Transport, ErrorClass::Network) => "could not reach Amazon Q",
+            (Stage::Transport, ErrorClass::Network) => "the connection to Amazon Q broke",
+            (Stage::Transport, ErrorClass::Unreachable) => "could not reach Amazon Q",
             (Stage::Transport, ErrorClass::Timeout) => "Amazon Q timed out",
             (Stage::Transport, ErrorClass::StreamCorrupt) => {
                 "Amazon Q sent an undecodable event stream"
@@ -1842,11 +1885,31 @@ mod tests {
 
     #[test]
     fn transport_constructors() {
-        let e = UpstreamError::network("connection refused");
+        let e = UpstreamError::network("connection reset by peer");
         assert_eq!(e.class, ErrorClass::Network);
         assert_eq!(
             e.to_string(),
+            "the connection to Amazon Q broke: connection reset by peer"
+        );
+        let e = UpstreamError::unreachable("connection refused");
+        assert_eq!(e.class, ErrorClass::Unreachable);
+        assert_eq!(
+            e.to_string(),
             "could not reach Amazon Q: connection refused"
+        );
+        assert_eq!(e.class.client_status(), 502);
+        assert_eq!(e.account_action(), AccountAction::None);
+        assert!(e.is_retryable_on_other_account());
+        let e = UpstreamError::not_an_event_stream("text/html; charset=utf-8");
+        assert_eq!((e.class, e.status), (ErrorClass::ServerError, Some(200)));
+        assert_eq!(
+            e.to_string(),
+            "Amazon Q failed (HTTP 200): answered with content type text/html; charset=utf-8 instead of an event stream"
+        );
+        let e = UpstreamError::empty_answer();
+        assert_eq!(
+            e.to_string(),
+            "Amazon Q failed (HTTP 200): answered with an empty event stream"
         );
         let e = UpstreamError::timeout("");
         assert_eq!(e.to_string(), "Amazon Q timed out: timed out");

@@ -15,6 +15,9 @@ mod cli_stats;
 /// The monitoring page: sign-in, sessions, headers, figures, no secrets; and in headless Chromium.
 mod dashboard;
 mod fake_q_selftest;
+/// Upstream faults (broken streams, silence, odd 200s, exceptions, unreachable, dead keep-alive
+/// connections) on both client protocols: what the client gets, the usage row, the account.
+mod faults;
 /// completions/ and man/ match what `amq2api generate-files` writes now; man pages render.
 mod generated;
 /// `serve` and `/v1/messages` over real HTTP against the fake Amazon Q.

@@ -847,6 +847,8 @@ struct State {
     models: Vec<String>,
     enforce_profile_arn: bool,
     requests: Vec<Recorded>,
+    /// Connection-level faults (see the section at the end of the file).
+    faults: ConnFaults,
 }
 
 impl State {
@@ -873,6 +875,7 @@ impl State {
             ],
             enforce_profile_arn: true,
             requests: Vec::new(),
+            faults: ConnFaults::default(),
         }
     }
 
@@ -1488,6 +1491,9 @@ async fn chat(
     state: &Mutex<State>,
     dialect: Dialect,
 ) -> HttpResponse {
+    if drop_reused_connection(req, state) {
+        return HttpResponse::Ok().finish();
+    }
     let mut rec = record(req, body);
     rec.dialect = Some(dialect);
     let reply = {
@@ -1789,5 +1795,90 @@ async fn serve(mut reply: Reply, dialect: Dialect, socket: Option<ConnSocket>) -
                 .streaming(stream)
         }
         Reply::Delay(..) => unreachable!("delays are unwrapped above"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream faults: connection-level misbehaviour and odd 200s (tests/integration/faults.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Connection-level faults of the chat endpoints.
+#[derive(Default)]
+struct ConnFaults {
+    /// See [`FakeQ::set_close_reused_connections`].
+    close_reused: bool,
+    /// Connections that served a chat, by the address of their [`ConnSocket`] allocation; the
+    /// weak reference tells a live connection from a new one that got the same address.
+    #[cfg(unix)]
+    served: HashMap<usize, std::sync::Weak<std::os::fd::OwnedFd>>,
+    /// Chat requests that found their connection closed.
+    dropped: usize,
+}
+
+impl FakeQ {
+    /// `true`: every connection serves one chat reply, normally and without `Connection: close`;
+    /// a later chat request on the same keep-alive connection finds it closed (FIN, not a byte
+    /// of an answer). This is an upstream that closes its keep-alive connections after each
+    /// reply without saying so, caught at its worst moment: the client reuses the connection
+    /// before the close reached it. Every time, not by chance. Token calls are not affected.
+    pub fn set_close_reused_connections(&self, on: bool) {
+        self.state().faults.close_reused = on;
+    }
+
+    /// Chat requests that found their (reused) connection closed so far.
+    pub fn dropped_reused_requests(&self) -> usize {
+        self.state().faults.dropped
+    }
+}
+
+impl Reply {
+    /// A `200` (or any status) with this exact content type and body.
+    pub fn with_content_type(status: u16, content_type: &str, body: &str) -> Reply {
+        Reply::Http {
+            status,
+            headers: vec![("content-type".to_string(), content_type.to_string())],
+            body: body.to_string(),
+        }
+    }
+
+    /// `200 application/vnd.amazon.eventstream` with an empty (chunked) body.
+    pub fn empty_stream() -> Reply {
+        Reply::Events(Vec::new())
+    }
+}
+
+/// In close-reused mode: whether this chat came on a connection that already served one; if
+/// so the connection is shut down now, before anything of an answer is written.
+fn drop_reused_connection(req: &HttpRequest, state: &Mutex<State>) -> bool {
+    #[cfg(unix)]
+    {
+        let mut st = lock(state);
+        if !st.faults.close_reused {
+            return false;
+        }
+        let Some(socket) = req.conn_data::<ConnSocket>() else {
+            return false;
+        };
+        let key = Arc::as_ptr(&socket.0) as usize;
+        let reused = st
+            .faults
+            .served
+            .get(&key)
+            .is_some_and(|w| w.upgrade().is_some_and(|a| Arc::ptr_eq(&a, &socket.0)));
+        if !reused {
+            st.faults.served.insert(key, Arc::downgrade(&socket.0));
+            return false;
+        }
+        st.faults.dropped += 1;
+        if let Ok(fd) = socket.0.try_clone() {
+            // Shuts the socket itself down (all its descriptors): the answer cannot be written.
+            let _ = std::net::TcpStream::from(fd).shutdown(std::net::Shutdown::Both);
+        }
+        true
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (req, state);
+        false
     }
 }
