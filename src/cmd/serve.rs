@@ -73,6 +73,10 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
         // SSE events are small writes that must leave at once, not wait for Nagle's algorithm.
         .tcp_nodelay(true)
+        // A client that closes its connection (or only its sending side: HTTP clients do not
+        // half-close) has left: actix then drops the request at once, so a stream waiting on a
+        // silent Amazon Q ends now and stops reading upstream, rather than at its next write.
+        .h1_allow_half_closed(false)
         // Signals are ours (see `on_signals`); actix only enforces a last-resort deadline after
         // the streams still open at the grace deadline got their error event.
         .disable_signals()
