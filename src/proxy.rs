@@ -122,6 +122,58 @@ impl Usage {
     }
 }
 
+/// The status of a usage row whose client left before the response head went out (nginx's
+/// "client closed request"; never sent to anyone).
+const CLIENT_CLOSED: u16 = 499;
+
+/// A usage row not written yet, in a request future that actix drops when its client leaves
+/// before the response head went out (a non-streamed answer being collected, a stream whose
+/// upstream is still opening). The row is then written on drop: status 499,
+/// `client_disconnected`, and the output collected so far. Once a stream's head is out, its
+/// usage belongs to the pump, which outlives the handler.
+struct Unrecorded {
+    state: web::Data<AppState>,
+    usage: Option<Usage>,
+    /// The non-streamed answer collected so far.
+    collected: Option<Box<dyn Collector>>,
+}
+
+impl Unrecorded {
+    fn usage(&mut self) -> &mut Usage {
+        self.usage.as_mut().expect("the usage is recorded once")
+    }
+
+    /// Hands the row over to whoever records it.
+    fn take(&mut self) -> Usage {
+        self.usage.take().expect("the usage is recorded once")
+    }
+
+    fn fail(&mut self, e: &ApiError) {
+        let usage = self.take();
+        usage.fail(&self.state, e);
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let Some(mut usage) = self.usage.take() else {
+            return;
+        };
+        usage.status = CLIENT_CLOSED;
+        usage.error_class = Some("client_disconnected");
+        // No waiting here: the estimate counts only if it is done.
+        if let Some(estimate) = usage.estimate.take() {
+            usage.input_tokens = futures_util::FutureExt::now_or_never(estimate)
+                .and_then(Result::ok)
+                .unwrap_or(0);
+        }
+        if let Some(collected) = &self.collected {
+            usage.output_tokens = collected.output_tokens();
+        }
+        usage.record(&self.state);
+    }
+}
+
 /// Which client protocol a request came in on, with what its renderer needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Front {
@@ -152,30 +204,34 @@ pub async fn run(
         front,
         req,
     } = call;
-    let mut usage = Usage {
-        started: Instant::now(),
-        key,
-        endpoint,
-        model_requested: req.model.clone(),
-        model_upstream: None,
-        stream: req.stream,
-        account: None,
-        lease: None,
-        input_tokens: 0,
-        estimate: None,
-        output_tokens: 0,
-        status: 200,
-        error_class: None,
-        ttfb: None,
+    let mut pending = Unrecorded {
+        state: state.clone(),
+        usage: Some(Usage {
+            started: Instant::now(),
+            key,
+            endpoint,
+            model_requested: req.model.clone(),
+            model_upstream: None,
+            stream: req.stream,
+            account: None,
+            lease: None,
+            input_tokens: 0,
+            estimate: None,
+            output_tokens: 0,
+            status: 200,
+            error_class: None,
+            ttfb: None,
+        }),
+        collected: None,
     };
     let built = match build_request(&req, &state.upstream.origin, &state.models) {
         Ok(b) => b,
         Err(e) => {
-            usage.fail(&state, &e);
+            pending.fail(&e);
             return Err(e);
         }
     };
-    usage.model_upstream = Some(built.upstream_model.clone());
+    pending.usage().model_upstream = Some(built.upstream_model.clone());
     let interpreter = Interpreter::new(
         built.thinking,
         built.tool_names.clone(),
@@ -194,15 +250,15 @@ pub async fn run(
     };
     // Counting a large request takes milliseconds: never before the upstream call, never on the
     // async workers.
-    usage.estimate = Some(actix_web::rt::task::spawn_blocking(move || {
+    pending.usage().estimate = Some(actix_web::rt::task::spawn_blocking(move || {
         count::input_tokens(&req)
     }));
     if !stream {
         return match opening.await {
-            Ok(opened) => collect_response(&state, opened, answer, usage).await,
+            Ok(opened) => collect_response(opened, answer, pending).await,
             Err(e) => {
-                usage.settle().await;
-                usage.fail(&state, &e);
+                pending.usage().settle().await;
+                pending.fail(&e);
                 Err(e)
             }
         };
@@ -216,11 +272,11 @@ pub async fn run(
             state,
             Upstream::Open(Box::new(opened)),
             answer,
-            usage,
+            pending.take(),
         )),
         Either::Left((Err(e), _)) => {
-            usage.settle().await;
-            usage.fail(&state, &e);
+            pending.usage().settle().await;
+            pending.fail(&e);
             Err(e)
         }
         Either::Right((_, still_opening)) => {
@@ -229,7 +285,7 @@ pub async fn run(
                 state,
                 Upstream::Opening(opening),
                 answer,
-                usage,
+                pending.take(),
             ))
         }
     }
@@ -303,28 +359,27 @@ fn build_request(
 
 /// Non-streaming: read the whole answer, then reply with one body.
 async fn collect_response(
-    state: &AppState,
     (lease, mut stream): Opened,
     answer: Answering,
-    mut usage: Usage,
+    mut pending: Unrecorded,
 ) -> Result<HttpResponse, ApiError> {
+    let state = pending.state.clone();
+    let usage = pending.usage();
     usage.account = Some((lease.id(), lease.name().to_owned()));
     usage.settle().await;
-    let mut message = answer.collector();
+    let started = usage.started;
+    let mut ttfb = None;
+    let message = pending.collected.insert(answer.collector());
     let mut interpreter = answer.interpreter;
     let mut shutdown = state.shutdown.subscribe();
-    loop {
+    let outcome = loop {
         let next = tokio::select! {
             next = stream.next_event() => next,
-            _ = shutting_down(&mut shutdown) => {
-                let e = ApiError::ShuttingDown;
-                usage.fail(state, &e);
-                return Err(e);
-            }
+            _ = shutting_down(&mut shutdown) => break Err(ApiError::ShuttingDown),
         };
         match next {
             Ok(Some(event)) => {
-                usage.ttfb.get_or_insert_with(|| usage.started.elapsed());
+                ttfb.get_or_insert_with(|| started.elapsed());
                 for a in interpreter.on_event(event) {
                     message.on_answer(a);
                 }
@@ -333,24 +388,29 @@ async fn collect_response(
                 for a in interpreter.finish() {
                     message.on_answer(a);
                 }
-                break;
+                break Ok(());
             }
             Err(e) => match interpreter.on_error(&e) {
                 Some(answers) => {
                     for a in answers {
                         message.on_answer(a);
                     }
-                    break;
+                    break Ok(());
                 }
                 None => {
                     lease.report_failure(&e);
-                    let e = ApiError::Upstream(e);
-                    usage.lease = Some(lease);
-                    usage.fail(state, &e);
-                    return Err(e);
+                    break Err(ApiError::Upstream(e));
                 }
             },
         }
+    };
+    let mut message = pending.collected.take().expect("collected above");
+    let mut usage = pending.take();
+    usage.ttfb = ttfb;
+    usage.lease = Some(lease);
+    if let Err(e) = outcome {
+        usage.fail(&state, &e);
+        return Err(e);
     }
     let input = interpreter
         .upstream_input_tokens()
@@ -365,7 +425,7 @@ async fn collect_response(
     );
     usage.input_tokens = input;
     usage.output_tokens = counted;
-    usage.record(state);
+    usage.record(&state);
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -424,20 +484,22 @@ async fn pump(
             if !open {
                 break None;
             }
-            let tick = Box::pin(tokio::time::sleep(state.ping_every));
-            match select(opening, tick).await {
-                Either::Left((Ok(opened), _)) => break Some(opened),
-                Either::Left((Err(e), _)) => {
-                    usage.status = e.status();
-                    usage.error_class = Some(e.class_name());
-                    send(&tx, renderer.fail(&e)).await;
-                    usage.record(&state);
-                    return;
-                }
-                Either::Right((_, still)) => {
-                    opening = still;
+            tokio::select! {
+                opened = &mut opening => match opened {
+                    Ok(opened) => break Some(opened),
+                    Err(e) => {
+                        usage.status = e.status();
+                        usage.error_class = Some(e.class_name());
+                        send(&tx, renderer.fail(&e)).await;
+                        usage.record(&state);
+                        return;
+                    }
+                },
+                _ = tokio::time::sleep(state.ping_every) => {
                     open = send(&tx, vec![renderer.ping()]).await;
                 }
+                // The client left: stop failing over now (dropping `opening` cancels it).
+                _ = tx.closed() => open = false,
             }
         },
     };

@@ -126,3 +126,72 @@ fn a_claude_client_leaving_during_a_silence_closes_the_upstream_at_once() {
 fn an_openai_client_leaving_during_a_silence_closes_the_upstream_at_once() {
     leaving_during_a_silence("/v1/chat/completions", OPENAI_STREAM, r#""content":"before""#);
 }
+
+#[test]
+fn a_client_leaving_while_a_whole_answer_is_collected_closes_the_upstream_and_is_recorded() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start(&t, &fake);
+    fake.push_reply(
+        Script::new()
+            .metadata()
+            .text("before")
+            .delay(Duration::from_secs(10))
+            .text(" after")
+            .end()
+            .reply(),
+    );
+    let mut client = connect(&server);
+    let body = CLAUDE_STREAM.replace(r#""stream":true"#, r#""stream":false"#);
+    client
+        .write_all(request("/v1/messages", &key, &body).as_bytes())
+        .unwrap();
+    eventually("the first event", Duration::from_secs(10), || {
+        let progress = fake.reply_progress();
+        (progress.len() == 1 && progress[0].bytes_sent > 0).then_some(())
+    });
+    let left = Instant::now();
+    drop(client);
+    let reply = upstream_closed(&fake, Duration::from_secs(5));
+    let after = reply.peer_closed.unwrap().duration_since(left);
+    assert!(after < Duration::from_secs(1), "{after:?}");
+    let rows = usage_rows(&t, 1);
+    let row = &rows[0];
+    assert_eq!(
+        (row.stream, row.status, row.error_class.as_deref()),
+        (false, 499, Some("client_disconnected")),
+        "{row:?}"
+    );
+    assert_eq!(row.account_name.as_deref(), Some("one"));
+    assert_eq!(row.output_tokens, amq2api::tokens::count("before") as i64);
+}
+
+#[test]
+fn a_client_leaving_before_amazon_q_answers_is_recorded() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start(&t, &fake);
+    fake.push_reply(crate::support::fake_q::Reply::delayed(
+        Duration::from_secs(5),
+        crate::support::fake_q::Reply::default_text(),
+    ));
+    let mut client = connect(&server);
+    client
+        .write_all(request("/v1/messages", &key, CLAUDE_STREAM).as_bytes())
+        .unwrap();
+    eventually("the request at the fake", Duration::from_secs(10), || {
+        (fake.chat_calls() == 1).then_some(())
+    });
+    drop(client);
+    let rows = usage_rows(&t, 1);
+    let row = &rows[0];
+    assert_eq!(
+        (row.stream, row.status, row.error_class.as_deref()),
+        (true, 499, Some("client_disconnected")),
+        "{row:?}"
+    );
+    assert_eq!(row.output_tokens, 0);
+    assert!(row.input_tokens > 0, "{row:?}");
+}
