@@ -32,8 +32,11 @@ fn connect(server: &Server) -> TcpStream {
 /// Reads into `got` until it contains `needle`; panics after `within`.
 fn read_until(stream: &mut TcpStream, got: &mut Vec<u8>, needle: &str, within: Duration) {
     let deadline = Instant::now() + within;
-    let mut buf = [0u8; 16 * 1024];
-    while !crate::support::contains(got, needle.as_bytes()) {
+    let mut buf = [0u8; 64 * 1024];
+    // Only the new bytes (and a needle's length before them) are searched: `got` may be large.
+    let mut searched = 0;
+    while !crate::support::contains(&got[searched..], needle.as_bytes()) {
+        searched = got.len().saturating_sub(needle.len());
         assert!(
             Instant::now() < deadline,
             "no {needle:?} within {within:?}; got: {}",
@@ -194,4 +197,182 @@ fn a_client_leaving_before_amazon_q_answers_is_recorded() {
     );
     assert_eq!(row.output_tokens, 0);
     assert!(row.input_tokens > 0, "{row:?}");
+}
+
+/// `VmRSS` and `VmHWM` (peak) of process `pid`, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A connection whose receive buffer is small and fixed, so that a client that stops reading
+/// holds back the server after a few KiB (the kernel would otherwise let it grow to megabytes).
+fn connect_small_window(server: &Server) -> TcpStream {
+    let addr = server.url.trim_start_matches("http://").parse().unwrap();
+    let stream = actix_web::rt::System::new().block_on(async move {
+        let socket = actix_web::rt::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        socket.connect(addr).await.unwrap().into_std().unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+}
+
+/// Sets the receive buffer of `stream` (the kernel doubles it).
+fn set_recv_buffer(stream: &TcpStream, bytes: u32) {
+    let socket = actix_web::rt::net::TcpSocket::from_std_stream(stream.try_clone().unwrap());
+    socket.set_recv_buffer_size(bytes).unwrap();
+}
+
+/// The body of a chunked HTTP/1.1 response (`raw` holds the whole response).
+fn dechunk(raw: &[u8]) -> Vec<u8> {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let mut rest = &raw[head_end..];
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+            .unwrap();
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}
+
+/// Event `i` of the long reply: 4 KiB of text starting with its number.
+fn long_text(i: usize) -> String {
+    let mut text = format!("[{i:05}]");
+    while text.len() < 4096 {
+        text.push_str(" lorem ipsum dolor sit amet");
+    }
+    text.truncate(4096);
+    text
+}
+
+/// CPU time used by process `pid` so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Reply `i`'s progress once the gateway (`pid`) has stopped working on it: neither its CPU time
+/// nor the bytes the fake sent moved for a second.
+fn stalled(fake: &FakeQ, i: usize, pid: u32) -> ReplyProgress {
+    let mut last = None;
+    let mut same = 0;
+    eventually("the upstream reply to stall", Duration::from_secs(90), || {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = fake.reply_progress()[i].clone();
+        // A tick is 10 ms; the gateway's timers and this probing cost less than that.
+        let figures = (now.bytes_sent, cpu_ticks(pid) / 2);
+        same = if last == Some(figures) { same + 1 } else { 0 };
+        last = Some(figures);
+        (same >= 4 || now.finished.is_some()).then_some(now)
+    })
+}
+
+/// The text of every `text_delta` in a Claude SSE body, and the last event's type.
+fn claude_text(sse: &str) -> (String, String) {
+    let mut text = String::new();
+    let mut last = String::new();
+    for event in sse.split("\n\n").filter(|e| !e.is_empty()) {
+        let data = event
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap_or_else(|| panic!("no data in {event:?}"));
+        let data: serde_json::Value = serde_json::from_str(data).unwrap();
+        if data["delta"]["type"] == "text_delta" {
+            text.push_str(data["delta"]["text"].as_str().unwrap());
+        }
+        last = data["type"].as_str().unwrap().to_owned();
+    }
+    (text, last)
+}
+
+/// A client that stops reading a long answer: the gateway's memory stays flat, backpressure
+/// reaches Amazon Q (the fake cannot send the rest), and once the client reads on it gets every
+/// byte.
+#[test]
+fn a_slow_reader_holds_back_amazon_q_with_bounded_memory() {
+    // 16 MiB of text: well over what the kernel buffers on the way (about 5 MiB on loopback).
+    const EVENTS: usize = 4096;
+    // The gateway's own buffering is a 64-event channel and actix's and awc's buffers: well
+    // under a megabyte. Buffering the reply would take more than 10 MiB.
+    const MAX_GROWTH_KIB: u64 = 8 * 1024;
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start(&t, &fake);
+    // Warm up (token tables, connection pools), then take the baseline.
+    let r = crate::support::http(
+        "POST",
+        &format!("{}/v1/messages", server.url),
+        &[("x-api-key", &key)],
+        Some(CLAUDE_STREAM),
+    );
+    assert_eq!(r.status, 200);
+    let (baseline, _) = memory_kib(server.pid());
+    let script = (0..EVENTS).fold(Script::new().metadata(), |s, i| s.text(&long_text(i)));
+    fake.push_reply(script.end().reply());
+
+    let mut client = connect_small_window(&server);
+    client
+        .write_all(request("/v1/messages", &key, CLAUDE_STREAM).as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    read_until(&mut client, &mut got, "[00000]", Duration::from_secs(10));
+    // The client pauses.
+    let stalled = stalled(&fake, 1, server.pid());
+    let (rss_stalled, _) = memory_kib(server.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let later = fake.reply_progress()[1].clone();
+    let (rss_later, _) = memory_kib(server.pid());
+    eprintln!(
+        "slow reader: baseline {baseline} KiB; stalled: rss {rss_stalled} then {rss_later} KiB, \
+         upstream sent {} then {} bytes",
+        stalled.bytes_sent, later.bytes_sent,
+    );
+    assert!(
+        stalled.finished.is_none() && later.finished.is_none(),
+        "Amazon Q sent the whole reply to a client that does not read: {later:?}"
+    );
+    assert_eq!(later.bytes_sent, stalled.bytes_sent);
+    assert!(rss_later < baseline + MAX_GROWTH_KIB, "{baseline} -> {rss_later} KiB");
+
+    // The client reads on, to the end.
+    set_recv_buffer(&client, 1024 * 1024);
+    read_until(&mut client, &mut got, "event: message_stop", Duration::from_secs(180));
+    read_until(&mut client, &mut got, "\r\n0\r\n\r\n", Duration::from_secs(10));
+    let (_, peak) = memory_kib(server.pid());
+    eprintln!("slow reader: peak rss {peak} KiB");
+    assert!(peak < baseline + MAX_GROWTH_KIB, "{baseline} -> peak {peak} KiB");
+    let body = String::from_utf8(dechunk(&got)).unwrap();
+    let (text, last) = claude_text(&body);
+    assert_eq!(last, "message_stop");
+    assert_eq!(text.len(), EVENTS * 4096);
+    assert!(text == (0..EVENTS).map(long_text).collect::<String>());
+    assert!(fake.reply_progress()[1].finished.is_some());
+    let rows = usage_rows(&t, 2);
+    assert_eq!(
+        (rows[1].status, rows[1].error_class.as_deref()),
+        (200, None)
+    );
 }
