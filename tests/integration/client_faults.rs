@@ -61,11 +61,18 @@ fn usage_rows(t: &TestDir, n: usize) -> Vec<amq2api::db::usage::UsageRecord> {
 
 /// The one reply the fake served, once the gateway has closed its connection.
 fn upstream_closed(fake: &FakeQ, within: Duration) -> ReplyProgress {
-    eventually("the gateway closing its upstream connection", within, || {
-        let progress = fake.reply_progress();
-        assert_eq!(progress.len(), 1, "{progress:?}");
-        progress[0].peer_closed.is_some().then(|| progress[0].clone())
-    })
+    eventually(
+        "the gateway closing its upstream connection",
+        within,
+        || {
+            let progress = fake.reply_progress();
+            assert_eq!(progress.len(), 1, "{progress:?}");
+            progress[0]
+                .peer_closed
+                .is_some()
+                .then(|| progress[0].clone())
+        },
+    )
 }
 
 /// A client that leaves while Amazon Q is silent: the gateway closes its upstream connection at
@@ -127,7 +134,11 @@ fn a_claude_client_leaving_during_a_silence_closes_the_upstream_at_once() {
 
 #[test]
 fn an_openai_client_leaving_during_a_silence_closes_the_upstream_at_once() {
-    leaving_during_a_silence("/v1/chat/completions", OPENAI_STREAM, r#""content":"before""#);
+    leaving_during_a_silence(
+        "/v1/chat/completions",
+        OPENAI_STREAM,
+        r#""content":"before""#,
+    );
 }
 
 #[test]
@@ -245,8 +256,8 @@ fn dechunk(raw: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     loop {
         let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
-            .unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16).unwrap();
         rest = &rest[line_end + 2..];
         if size == 0 {
             return body;
@@ -269,7 +280,12 @@ fn long_text(i: usize) -> String {
 /// CPU time used by process `pid` so far, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
@@ -278,15 +294,19 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn stalled(fake: &FakeQ, i: usize, pid: u32) -> ReplyProgress {
     let mut last = None;
     let mut same = 0;
-    eventually("the upstream reply to stall", Duration::from_secs(90), || {
-        std::thread::sleep(Duration::from_millis(250));
-        let now = fake.reply_progress()[i].clone();
-        // A tick is 10 ms; the gateway's timers and this probing cost less than that.
-        let figures = (now.bytes_sent, cpu_ticks(pid) / 2);
-        same = if last == Some(figures) { same + 1 } else { 0 };
-        last = Some(figures);
-        (same >= 4 || now.finished.is_some()).then_some(now)
-    })
+    eventually(
+        "the upstream reply to stall",
+        Duration::from_secs(90),
+        || {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = fake.reply_progress()[i].clone();
+            // A tick is 10 ms; the gateway's timers and this probing cost less than that.
+            let figures = (now.bytes_sent, cpu_ticks(pid) / 2);
+            same = if last == Some(figures) { same + 1 } else { 0 };
+            last = Some(figures);
+            (same >= 4 || now.finished.is_some()).then_some(now)
+        },
+    )
 }
 
 /// The text of every `text_delta` in a Claude SSE body, and the last event's type.
@@ -355,15 +375,31 @@ fn a_slow_reader_holds_back_amazon_q_with_bounded_memory() {
         "Amazon Q sent the whole reply to a client that does not read: {later:?}"
     );
     assert_eq!(later.bytes_sent, stalled.bytes_sent);
-    assert!(rss_later < baseline + MAX_GROWTH_KIB, "{baseline} -> {rss_later} KiB");
+    assert!(
+        rss_later < baseline + MAX_GROWTH_KIB,
+        "{baseline} -> {rss_later} KiB"
+    );
 
     // The client reads on, to the end.
     set_recv_buffer(&client, 1024 * 1024);
-    read_until(&mut client, &mut got, "event: message_stop", Duration::from_secs(180));
-    read_until(&mut client, &mut got, "\r\n0\r\n\r\n", Duration::from_secs(10));
+    read_until(
+        &mut client,
+        &mut got,
+        "event: message_stop",
+        Duration::from_secs(180),
+    );
+    read_until(
+        &mut client,
+        &mut got,
+        "\r\n0\r\n\r\n",
+        Duration::from_secs(10),
+    );
     let (_, peak) = memory_kib(server.pid());
     eprintln!("slow reader: peak rss {peak} KiB");
-    assert!(peak < baseline + MAX_GROWTH_KIB, "{baseline} -> peak {peak} KiB");
+    assert!(
+        peak < baseline + MAX_GROWTH_KIB,
+        "{baseline} -> peak {peak} KiB"
+    );
     let body = String::from_utf8(dechunk(&got)).unwrap();
     let (text, last) = claude_text(&body);
     assert_eq!(last, "message_stop");
@@ -375,4 +411,174 @@ fn a_slow_reader_holds_back_amazon_q_with_bounded_memory() {
         (rows[1].status, rows[1].error_class.as_deref()),
         (200, None)
     );
+}
+
+/// Reads whatever `stream` sends until the server closes it; panics after `within`. Returns what
+/// came and how long the close took.
+fn read_to_close(stream: &mut TcpStream, within: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "not closed within {within:?} ({e}); got: {}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+        assert!(started.elapsed() < within, "not closed within {within:?}");
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// The JSON body of a complete HTTP/1.1 response with a content length.
+fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+const TIMEOUT: &str = "2";
+
+#[test]
+fn headers_that_never_complete_are_cut_off_after_the_request_timeout() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    account_and_key(&t, &fake);
+    let server = Server::start_with(&t, &fake, &[("AMQ2API_REQUEST_TIMEOUT", TIMEOUT)]);
+    let mut client = connect(&server);
+    client
+        .write_all(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-")
+        .unwrap();
+    let (got, after) = read_to_close(&mut client, Duration::from_secs(10));
+    assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+    assert!(after >= Duration::from_millis(1500), "{after:?}");
+}
+
+#[test]
+fn headers_that_never_complete_on_a_reused_connection_are_cut_off_too() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    account_and_key(&t, &fake);
+    let server = Server::start_with(&t, &fake, &[("AMQ2API_REQUEST_TIMEOUT", TIMEOUT)]);
+    let mut client = connect(&server);
+    client
+        .write_all(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    read_until(&mut client, &mut got, "}", Duration::from_secs(10));
+    client
+        .write_all(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-")
+        .unwrap();
+    let (_, after) = read_to_close(&mut client, Duration::from_secs(10));
+    assert!(after >= Duration::from_millis(1500), "{after:?}");
+}
+
+#[test]
+fn answers_longer_than_the_request_timeout_are_not_cut_off() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start_with(&t, &fake, &[("AMQ2API_REQUEST_TIMEOUT", TIMEOUT)]);
+    for (path, body, stream) in [
+        ("/v1/messages", CLAUDE_STREAM.to_owned(), true),
+        (
+            "/v1/chat/completions",
+            OPENAI_STREAM.replace(r#""stream":true"#, r#""stream":false"#),
+            false,
+        ),
+    ] {
+        fake.push_reply(
+            Script::new()
+                .metadata()
+                .text("before")
+                .delay(Duration::from_secs(3))
+                .text(" after")
+                .end()
+                .reply(),
+        );
+        let mut client = connect(&server);
+        client
+            .write_all(request(path, &key, &body).as_bytes())
+            .unwrap();
+        let mut got = Vec::new();
+        let end = if stream {
+            "message_stop"
+        } else {
+            "before after"
+        };
+        read_until(&mut client, &mut got, end, Duration::from_secs(20));
+        // The connection is still usable.
+        client
+            .write_all(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        read_until(&mut client, &mut got, "\"status\"", Duration::from_secs(10));
+    }
+}
+
+/// A body that stops after 10 of its 100 bytes: 408 in the endpoint's protocol, then the
+/// connection is closed.
+fn partial_body(path: &str) -> serde_json::Value {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start_with(&t, &fake, &[("AMQ2API_REQUEST_TIMEOUT", TIMEOUT)]);
+    let mut client = connect(&server);
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: {key}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"model\":"
+    );
+    client.write_all(head.as_bytes()).unwrap();
+    let (got, after) = read_to_close(&mut client, Duration::from_secs(10));
+    assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+    assert!(after >= Duration::from_millis(1500), "{after:?}");
+    assert_eq!(fake.chat_calls(), 0);
+    json_body(&got)
+}
+
+#[test]
+fn a_body_that_never_completes_is_a_408_in_anthropic_shape() {
+    assert_eq!(
+        partial_body("/v1/messages"),
+        serde_json::json!({"type":"error","error":{"type":"invalid_request_error","message":"the request body did not arrive within 2 s"}})
+    );
+}
+
+#[test]
+fn a_body_that_never_completes_is_a_408_in_openai_shape() {
+    assert_eq!(
+        partial_body("/v1/chat/completions"),
+        serde_json::json!({"error":{"message":"the request body did not arrive within 2 s","type":"invalid_request_error","param":null,"code":"request_timeout"}})
+    );
+}
+
+#[test]
+fn a_chunked_body_that_never_completes_is_a_408_and_the_connection_closes() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start_with(&t, &fake, &[("AMQ2API_REQUEST_TIMEOUT", TIMEOUT)]);
+    let mut client = connect(&server);
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: {key}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n9\r\n{{\"model\":\r\n"
+    );
+    client.write_all(head.as_bytes()).unwrap();
+    // The client keeps trickling chunks after the answer.
+    let mut trickle = client.try_clone().unwrap();
+    let trickler = std::thread::spawn(move || {
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(250));
+            if trickle.write_all(b"1\r\n \r\n").is_err() {
+                return;
+            }
+        }
+    });
+    let (got, _) = read_to_close(&mut client, Duration::from_secs(10));
+    assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+    trickler.join().unwrap();
 }
