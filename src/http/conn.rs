@@ -220,17 +220,18 @@ mod tests {
     use actix_web::dev::Service;
     use actix_web::{test, web, App, HttpResponse};
     use bytes::Bytes;
+    use futures_util::StreamExt;
 
     use super::body_deadline;
     use crate::claude::error::ClaudeError;
     use crate::http::read_body;
 
-    /// A body that sends `first` and then nothing, never ending.
-    fn stalled_body(first: &'static str) -> actix_web::dev::Payload {
-        let stream =
-            futures_util::stream::once(async move { Ok(Bytes::from_static(first.as_bytes())) })
-                .chain(futures_util::stream::pending());
-        actix_web::dev::Payload::from(Box::pin(stream) as actix_web::dev::BoxedPayloadStream)
+    /// A body that sends `{"a":` and then nothing, never ending.
+    fn stalled_body() -> actix_web::dev::Payload {
+        let stream = futures_util::stream::once(async { Ok(Bytes::from_static(b"{\"a\":")) })
+            .chain(futures_util::stream::pending());
+        let stream: std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>> = Box::pin(stream);
+        actix_web::dev::Payload::from(stream)
     }
 
     #[actix_web::test]
@@ -238,6 +239,13 @@ mod tests {
         let app = test::init_service(
             App::new()
                 .wrap_fn(|req, srv| srv.call(body_deadline(req, Duration::from_millis(100))))
+                // Requests marked `x-stall` get a body that never ends.
+                .wrap_fn(|mut req, srv| {
+                    if req.headers().contains_key("x-stall") {
+                        req.set_payload(stalled_body());
+                    }
+                    srv.call(req)
+                })
                 .route(
                     "/",
                     web::post().to(|p: web::Payload| async move {
@@ -247,9 +255,12 @@ mod tests {
                 ),
         )
         .await;
-        let (req, _) = test::TestRequest::post().uri("/").to_http_parts();
-        let req = actix_web::dev::ServiceRequest::from_parts(req, stalled_body("{\"a\":"));
-        let resp = app.call(req).await.unwrap();
+        let req = test::TestRequest::post()
+            .uri("/")
+            .insert_header(("x-stall", "1"))
+            .set_payload("ignored")
+            .to_request();
+        let resp = test::call_service(&app, req).await;
         assert_eq!(resp.status(), 408);
         let body: serde_json::Value = test::read_body_json(resp).await;
         assert_eq!(

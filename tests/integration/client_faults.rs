@@ -582,3 +582,44 @@ fn a_chunked_body_that_never_completes_is_a_408_and_the_connection_closes() {
     assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
     trickler.join().unwrap();
 }
+
+#[test]
+fn two_hundred_slow_loris_connections_do_not_hold_up_others() {
+    let fake = FakeQ::start();
+    let t = TestDir::new();
+    let key = account_and_key(&t, &fake);
+    let server = Server::start_with(&t, &fake, &[("AMQ2API_REQUEST_TIMEOUT", "5")]);
+    let mut slow: Vec<TcpStream> = (0..200)
+        .map(|i| {
+            let mut c = connect(&server);
+            let partial = if i % 2 == 0 {
+                "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-".to_owned()
+            } else {
+                format!(
+                    "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-api-key: {key}\r\ncontent-length: 100\r\n\r\n{{"
+                )
+            };
+            c.write_all(partial.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    let r = crate::support::http(
+        "POST",
+        &format!("{}/v1/messages", server.url),
+        &[("x-api-key", &key)],
+        Some(&CLAUDE_STREAM.replace(r#""stream":true"#, r#""stream":false"#)),
+    );
+    let took = started.elapsed();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["content"][0]["text"],
+        "Hello! This is the fake Amazon Q."
+    );
+    // Well before the slow ones time out.
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    for c in &mut slow {
+        let (got, _) = read_to_close(c, Duration::from_secs(20));
+        assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+    }
+}
