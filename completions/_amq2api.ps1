@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('--default-model', '--default-model', [CompletionResultType]::ParameterName, 'Amazon Q model for names of other vendors (gpt-4o, ...)')
             [CompletionResult]::new('--ping-interval', '--ping-interval', [CompletionResultType]::ParameterName, 'Seconds of upstream silence before a `ping` event keeps a stream alive')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'Seconds in-flight requests (long streams too) may take to finish after SIGTERM/SIGINT')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'Seconds a client has for its request''s headers, and again for its body; a slower request is answered 408 and its connection closed')
             [CompletionResult]::new('--model-map', '--model-map', [CompletionResultType]::ParameterName, 'Extra model aliases, `from=to,from2=to2` (checked before the built-in table)')
             [CompletionResult]::new('--api-endpoint', '--api-endpoint', [CompletionResultType]::ParameterName, 'Chat endpoint [default: https://q.{region}.amazonaws.com/, region from the profile ARN]')
             [CompletionResult]::new('--dialect', '--dialect', [CompletionResultType]::ParameterName, 'Wire style of the chat call: a = AWS-JSON RPC (Amazon Q CLI), b = REST (Kiro)')

@@ -38,6 +38,7 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand --default-model 'Amazon Q model for names of other vendors (gpt-4o, ...)'
             cand --ping-interval 'Seconds of upstream silence before a `ping` event keeps a stream alive'
             cand --shutdown-timeout 'Seconds in-flight requests (long streams too) may take to finish after SIGTERM/SIGINT'
+            cand --request-timeout 'Seconds a client has for its request''s headers, and again for its body; a slower request is answered 408 and its connection closed'
             cand --model-map 'Extra model aliases, `from=to,from2=to2` (checked before the built-in table)'
             cand --api-endpoint 'Chat endpoint [default: https://q.{region}.amazonaws.com/, region from the profile ARN]'
             cand --dialect 'Wire style of the chat call: a = AWS-JSON RPC (Amazon Q CLI), b = REST (Kiro)'

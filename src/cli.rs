@@ -28,6 +28,7 @@ pub mod env {
     pub const PING_INTERVAL: &str = "AMQ2API_PING_INTERVAL";
     pub const METRICS_PUBLIC: &str = "AMQ2API_METRICS_PUBLIC";
     pub const SHUTDOWN_TIMEOUT: &str = "AMQ2API_SHUTDOWN_TIMEOUT";
+    pub const REQUEST_TIMEOUT: &str = "AMQ2API_REQUEST_TIMEOUT";
     pub const SEED_REFRESH_TOKEN: &str = "AMAZONQ_REFRESH_TOKEN";
     pub const SEED_CLIENT_ID: &str = "AMAZONQ_CLIENT_ID";
     pub const SEED_CLIENT_SECRET: &str = "AMAZONQ_CLIENT_SECRET";
@@ -155,6 +156,10 @@ pub struct ServeArgs {
     /// Seconds in-flight requests (long streams too) may take to finish after SIGTERM/SIGINT
     #[arg(long, value_name = "SECS", env = env::SHUTDOWN_TIMEOUT, default_value_t = 30)]
     pub shutdown_timeout: u64,
+    /// Seconds a client has for its request's headers, and again for its body; a slower request
+    /// is answered 408 and its connection closed
+    #[arg(long, value_name = "SECS", env = env::REQUEST_TIMEOUT, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
     /// Extra model aliases, `from=to,from2=to2` (checked before the built-in table)
     #[arg(long, env = env::MODEL_MAP, default_value = "")]
     pub model_map: String,

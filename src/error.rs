@@ -18,6 +18,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The client did not send its whole request in time (`serve --request-timeout`).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A rate limit of ours (per key), with seconds until a retry may succeed.
     #[error("{message}")]
     RateLimited {
@@ -50,6 +53,7 @@ impl ApiError {
             ApiError::Permission(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::TooLarge(_) => 413,
+            ApiError::RequestTimeout(_) => 408,
             ApiError::RateLimited { .. } => 429,
             ApiError::NoAccount { .. } => 503,
             ApiError::Upstream(e) => e.class.client_status(),
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::Permission(_) => "permission_error",
             ApiError::NotFound(_) => "not_found_error",
             ApiError::TooLarge(_) => "request_too_large",
+            ApiError::RequestTimeout(_) => "invalid_request_error",
             ApiError::RateLimited { .. } => "rate_limit_error",
             ApiError::NoAccount { .. } => "overloaded_error",
             ApiError::Upstream(e) => e.class.anthropic_error_type(),
@@ -107,6 +112,7 @@ impl ApiError {
             ApiError::Permission(_) => "permission",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::NoAccount { .. } => "no_account",
             ApiError::Upstream(e) => e.class.as_str(),

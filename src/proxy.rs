@@ -90,6 +90,18 @@ impl Usage {
         }
     }
 
+    /// The counted estimate if it is ready (a small one is counted now), else the stand-in: for
+    /// rows written where nobody can wait (a client that left, a failure).
+    fn estimate_now(&mut self) {
+        match self.estimate.take() {
+            Some(Estimate::Later(req)) => self.input_tokens = count::input_tokens(&req),
+            Some(Estimate::Counting { mut count, approx }) => {
+                self.input_tokens = count.try_recv().unwrap_or(approx);
+            }
+            None => {}
+        }
+    }
+
     /// The input estimate for `message_start`: the counted one when it is ready, else the quick
     /// stand-in, so the first byte never waits for a count.
     async fn early_estimate(&mut self) -> u64 {
@@ -108,7 +120,8 @@ impl Usage {
     }
 
     /// Writes the usage row (off the async threads) and logs the access line.
-    fn record(self, state: &AppState) {
+    fn record(mut self, state: &AppState) {
+        self.estimate_now();
         let latency = self.started.elapsed();
         log::info!(
             target: "amq2api::access",
@@ -175,6 +188,53 @@ impl Usage {
     }
 }
 
+/// The status of a usage row whose client left before the response head went out (nginx's
+/// "client closed request"; never sent to anyone).
+const CLIENT_CLOSED: u16 = 499;
+
+/// A usage row not written yet, in a request future that actix drops when its client leaves
+/// before the response head went out (a non-streamed answer being collected, a stream whose
+/// upstream is still opening). The row is then written on drop: status 499,
+/// `client_disconnected`, and the output collected so far. Once a stream's head is out, its
+/// usage belongs to the pump, which outlives the handler.
+struct Unrecorded {
+    state: web::Data<AppState>,
+    usage: Option<Usage>,
+    /// The non-streamed answer collected so far.
+    collected: Option<Box<dyn Collector>>,
+}
+
+impl Unrecorded {
+    fn usage(&mut self) -> &mut Usage {
+        self.usage.as_mut().expect("the usage is recorded once")
+    }
+
+    /// Hands the row over to whoever records it.
+    fn take(&mut self) -> Usage {
+        self.usage.take().expect("the usage is recorded once")
+    }
+
+    fn fail(&mut self, e: &ApiError) {
+        let usage = self.take();
+        usage.fail(&self.state, e);
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let Some(mut usage) = self.usage.take() else {
+            return;
+        };
+        usage.status = CLIENT_CLOSED;
+        usage.error_class = Some("client_disconnected");
+        // No waiting here: `record` takes the estimate as far as it got.
+        if let Some(collected) = &self.collected {
+            usage.output_tokens = collected.output_tokens();
+        }
+        usage.record(&self.state);
+    }
+}
+
 /// Which client protocol a request came in on, with what its renderer needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Front {
@@ -205,30 +265,34 @@ pub async fn run(
         front,
         req,
     } = call;
-    let mut usage = Usage {
-        started: Instant::now(),
-        key,
-        endpoint,
-        model_requested: req.model.clone(),
-        model_upstream: None,
-        stream: req.stream,
-        account: None,
-        lease: None,
-        input_tokens: 0,
-        estimate: None,
-        output_tokens: 0,
-        status: 200,
-        error_class: None,
-        ttfb: None,
+    let mut pending = Unrecorded {
+        state: state.clone(),
+        usage: Some(Usage {
+            started: Instant::now(),
+            key,
+            endpoint,
+            model_requested: req.model.clone(),
+            model_upstream: None,
+            stream: req.stream,
+            account: None,
+            lease: None,
+            input_tokens: 0,
+            estimate: None,
+            output_tokens: 0,
+            status: 200,
+            error_class: None,
+            ttfb: None,
+        }),
+        collected: None,
     };
     let built = match build_request(&req, &state.upstream.origin, &state.models) {
         Ok(b) => b,
         Err(e) => {
-            usage.fail(&state, &e);
+            pending.fail(&e);
             return Err(e);
         }
     };
-    usage.model_upstream = Some(built.upstream_model.clone());
+    pending.usage().model_upstream = Some(built.upstream_model.clone());
     let interpreter = Interpreter::new(
         built.thinking,
         built.tool_names.clone(),
@@ -245,13 +309,13 @@ pub async fn run(
         let (state, client, body) = (state.clone(), client.clone(), built.request);
         Box::pin(async move { pick::open(&state, &client, &body).await })
     };
-    usage.estimate = Some(Estimate::start(req));
+    pending.usage().estimate = Some(Estimate::start(req));
     if !stream {
         return match opening.await {
-            Ok(opened) => collect_response(&state, opened, answer, usage).await,
+            Ok(opened) => collect_response(opened, answer, pending).await,
             Err(e) => {
-                usage.settle().await;
-                usage.fail(&state, &e);
+                pending.usage().settle().await;
+                pending.fail(&e);
                 Err(e)
             }
         };
@@ -265,11 +329,11 @@ pub async fn run(
             state,
             Upstream::Open(Box::new(opened)),
             answer,
-            usage,
+            pending.take(),
         )),
         Either::Left((Err(e), _)) => {
-            usage.settle().await;
-            usage.fail(&state, &e);
+            pending.usage().settle().await;
+            pending.fail(&e);
             Err(e)
         }
         Either::Right((_, still_opening)) => {
@@ -278,7 +342,7 @@ pub async fn run(
                 state,
                 Upstream::Opening(opening),
                 answer,
-                usage,
+                pending.take(),
             ))
         }
     }
@@ -352,28 +416,26 @@ fn build_request(
 
 /// Non-streaming: read the whole answer, then reply with one body.
 async fn collect_response(
-    state: &AppState,
     (lease, mut stream): Opened,
     answer: Answering,
-    mut usage: Usage,
+    mut pending: Unrecorded,
 ) -> Result<HttpResponse, ApiError> {
+    let state = pending.state.clone();
+    let usage = pending.usage();
     usage.account = Some((lease.id(), lease.name().to_owned()));
-    let mut message = answer.collector();
+    let started = usage.started;
+    let mut ttfb = None;
+    let message = pending.collected.insert(answer.collector());
     let mut interpreter = answer.interpreter;
     let mut shutdown = state.shutdown.subscribe();
-    loop {
+    let outcome = loop {
         let next = tokio::select! {
             next = stream.next_event() => next,
-            _ = shutting_down(&mut shutdown) => {
-                let e = ApiError::ShuttingDown;
-                usage.settle().await;
-                usage.fail(state, &e);
-                return Err(e);
-            }
+            _ = shutting_down(&mut shutdown) => break Err(ApiError::ShuttingDown),
         };
         match next {
             Ok(Some(event)) => {
-                usage.ttfb.get_or_insert_with(|| usage.started.elapsed());
+                ttfb.get_or_insert_with(|| started.elapsed());
                 for a in interpreter.on_event(event) {
                     message.on_answer(a);
                 }
@@ -382,25 +444,29 @@ async fn collect_response(
                 for a in interpreter.finish() {
                     message.on_answer(a);
                 }
-                break;
+                break Ok(());
             }
             Err(e) => match interpreter.on_error(&e) {
                 Some(answers) => {
                     for a in answers {
                         message.on_answer(a);
                     }
-                    break;
+                    break Ok(());
                 }
                 None => {
                     lease.report_failure(&e);
-                    let e = ApiError::Upstream(e);
-                    usage.lease = Some(lease);
-                    usage.settle().await;
-                    usage.fail(state, &e);
-                    return Err(e);
+                    break Err(ApiError::Upstream(e));
                 }
             },
         }
+    };
+    let mut message = pending.collected.take().expect("collected above");
+    let mut usage = pending.take();
+    usage.ttfb = ttfb;
+    usage.lease = Some(lease);
+    if let Err(e) = outcome {
+        usage.fail(&state, &e);
+        return Err(e);
     }
     usage.settle().await;
     let input = interpreter
@@ -416,7 +482,7 @@ async fn collect_response(
     );
     usage.input_tokens = input;
     usage.output_tokens = counted;
-    usage.record(state);
+    usage.record(&state);
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -474,21 +540,22 @@ async fn pump(
             if !open {
                 break None;
             }
-            let tick = Box::pin(tokio::time::sleep(state.ping_every));
-            match select(opening, tick).await {
-                Either::Left((Ok(opened), _)) => break Some(opened),
-                Either::Left((Err(e), _)) => {
-                    usage.status = e.status();
-                    usage.error_class = Some(e.class_name());
-                    send(&tx, renderer.fail(&e)).await;
-                    usage.settle().await;
-                    usage.record(&state);
-                    return;
-                }
-                Either::Right((_, still)) => {
-                    opening = still;
+            tokio::select! {
+                opened = &mut opening => match opened {
+                    Ok(opened) => break Some(opened),
+                    Err(e) => {
+                        usage.status = e.status();
+                        usage.error_class = Some(e.class_name());
+                        send(&tx, renderer.fail(&e)).await;
+                        usage.record(&state);
+                        return;
+                    }
+                },
+                _ = tokio::time::sleep(state.ping_every) => {
                     open = send(&tx, vec![renderer.ping()]).await;
                 }
+                // The client left: stop failing over now (dropping `opening` cancels it).
+                _ = tx.closed() => open = false,
             }
         },
     };
@@ -561,7 +628,6 @@ async fn pump(
         usage.error_class = Some("client_disconnected");
         usage.output_tokens = renderer.output_tokens();
     }
-    usage.settle().await;
     usage.record(&state);
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::dev::Service;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 
@@ -51,6 +52,7 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = web::Data::new(state);
     let usage = state.usage.clone();
     let shutdown = state.shutdown.clone();
+    let request_timeout = Duration::from_secs(args.request_timeout);
     let served = actix_web::rt::System::new().block_on(async move {
         let cfg = state.upstream.clone();
         actix_web::rt::spawn(crate::pick::refresh_ahead::run(
@@ -69,10 +71,27 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
                         .exclude("/v1/v1/chat/completions")
                         .exclude("/health"),
                 )
+                .wrap_fn(move |req, srv| {
+                    let in_progress = http::conn::track_request(&req);
+                    let answer = srv.call(http::conn::body_deadline(req, request_timeout));
+                    async move {
+                        let res = answer.await?;
+                        Ok(http::conn::until_answered(res, in_progress))
+                    }
+                })
                 .configure(http::configure)
         })
         // SSE events are small writes that must leave at once, not wait for Nagle's algorithm.
         .tcp_nodelay(true)
+        // A client that closes its connection (or only its sending side: HTTP clients do not
+        // half-close) has left: actix then drops the request at once, so a stream waiting on a
+        // silent Amazon Q ends now and stops reading upstream, rather than at its next write.
+        .h1_allow_half_closed(false)
+        // Slow clients (slow-loris): the headers must arrive within the request timeout (actix
+        // answers 408 and closes), and the body again within it (`body_deadline` above).
+        .client_request_timeout(request_timeout)
+        // ... and a reused connection gets as long between an answer and the next request.
+        .on_connect(move |conn, ext| http::conn::on_connect(conn, ext, request_timeout))
         // Signals are ours (see `on_signals`); actix only enforces a last-resort deadline after
         // the streams still open at the grace deadline got their error event.
         .disable_signals()

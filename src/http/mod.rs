@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod conn;
 pub mod health;
 pub mod messages;
 pub mod metrics;
@@ -175,12 +176,18 @@ pub fn write_later<T: Send + 'static>(
 }
 
 /// Reads a request body of at most `limit` bytes; a larger one is a 413 in the client's shape
-/// (actix's own payload errors would be plain text).
+/// (actix's own payload errors would be plain text), and one that does not arrive within the
+/// request timeout ([`conn::body_deadline`]) a 408.
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::InvalidRequest(format!("cannot read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| match conn::timed_out(&e) {
+            Some(within) => ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {} s",
+                within.as_secs()
+            )),
+            None => ApiError::InvalidRequest(format!("cannot read the request body: {e}")),
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge(format!(
                 "the request body is over the {limit}-byte limit"

@@ -12,6 +12,8 @@ mod cli_general;
 mod cli_keys;
 /// `stats` over usage rows seeded into the database.
 mod cli_stats;
+/// Clients that leave mid-stream, read slowly, or send requests that never complete.
+mod client_faults;
 /// The monitoring page: sign-in, sessions, headers, figures, no secrets; and in headless Chromium.
 mod dashboard;
 mod fake_q_selftest;

@@ -849,6 +849,8 @@ struct State {
     requests: Vec<Recorded>,
     /// Connection-level faults (see the section at the end of the file).
     faults: ConnFaults,
+    /// See the section "Reply progress" at the end.
+    reply_progress: Vec<Arc<Mutex<ReplyProgress>>>,
 }
 
 impl State {
@@ -876,6 +878,7 @@ impl State {
             enforce_profile_arn: true,
             requests: Vec::new(),
             faults: ConnFaults::default(),
+            reply_progress: Vec::new(),
         }
     }
 
@@ -1504,7 +1507,8 @@ async fn chat(
         reply
     };
     let socket = req.conn_data::<ConnSocket>().cloned();
-    serve(reply, dialect, socket).await
+    let response = serve(reply, dialect, socket.clone()).await;
+    watch_reply(state, socket, response)
 }
 
 fn decide(st: &mut State, req: &HttpRequest, rec: &mut Recorded, dialect: Dialect) -> Reply {
@@ -1880,5 +1884,155 @@ fn drop_reused_connection(req: &HttpRequest, state: &Mutex<State>) -> bool {
     {
         let _ = (req, state);
         false
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reply progress (client faults): how far each event-stream reply got, and when the gateway
+// closed the connection under it
+// ---------------------------------------------------------------------------------------------
+
+/// How far one event-stream reply got. Every `200` event-stream reply gets one, in the order
+/// the replies were served ([`FakeQ::reply_progress`]).
+#[derive(Clone, Debug)]
+pub struct ReplyProgress {
+    pub started: Instant,
+    /// Body bytes handed to the fake's HTTP server so far. Its write buffer holds at most a few
+    /// dozen KiB of them, so this stops growing soon after the gateway stops reading.
+    pub bytes_sent: u64,
+    /// When the whole scripted body had been handed over.
+    pub finished: Option<Instant>,
+    /// When the gateway closed the connection (FIN or RST) before the reply finished. Seen on
+    /// the socket itself as soon as it happens, also during a [`Step::Delay`]; the fake's HTTP
+    /// server alone would notice only at its next write.
+    pub peer_closed: Option<Instant>,
+}
+
+impl FakeQ {
+    /// Every event-stream reply served so far, oldest first.
+    pub fn reply_progress(&self) -> Vec<ReplyProgress> {
+        self.state()
+            .reply_progress
+            .iter()
+            .map(|p| lock_progress(p).clone())
+            .collect()
+    }
+}
+
+fn lock_progress(p: &Mutex<ReplyProgress>) -> MutexGuard<'_, ReplyProgress> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Tracks an event-stream `response`: counts its bytes and, while it lasts, watches its
+/// connection for the peer's close.
+fn watch_reply(
+    state: &Mutex<State>,
+    socket: Option<ConnSocket>,
+    response: HttpResponse,
+) -> HttpResponse {
+    let is_events = response.status() == StatusCode::OK
+        && response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == EVENTSTREAM.as_bytes());
+    if !is_events {
+        return response;
+    }
+    let progress = Arc::new(Mutex::new(ReplyProgress {
+        started: Instant::now(),
+        bytes_sent: 0,
+        finished: None,
+        peer_closed: None,
+    }));
+    lock(state).reply_progress.push(progress.clone());
+    let (done, ended) = tokio::sync::oneshot::channel::<()>();
+    if let Some(socket) = socket {
+        actix_web::rt::spawn(watch_peer_close(socket, progress.clone(), ended));
+    }
+    response
+        .map_body(|_, body| Progressing {
+            body,
+            progress,
+            _done: done,
+        })
+        .map_into_boxed_body()
+}
+
+/// Waits for the peer to close the connection (read side closed: FIN or RST), or for the reply
+/// to end (`ended`: the body was dropped), whichever comes first. The duplicate socket it polls
+/// is closed when it returns, so it never keeps a connection open.
+async fn watch_peer_close(
+    socket: ConnSocket,
+    progress: Arc<Mutex<ReplyProgress>>,
+    ended: tokio::sync::oneshot::Receiver<()>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::io::Interest;
+        let Ok(fd) = socket.0.try_clone() else {
+            return;
+        };
+        drop(socket);
+        // The duplicate shares the connection's (non-blocking) file description.
+        let Ok(tcp) = actix_web::rt::net::TcpStream::from_std(std::net::TcpStream::from(fd)) else {
+            return;
+        };
+        let closed = async {
+            loop {
+                match tcp.ready(Interest::READABLE).await {
+                    Ok(ready) if !ready.is_read_closed() => {
+                        // Readable but open (data in the buffer): forget this edge and wait
+                        // for the next one.
+                        let _ = tcp.try_io(Interest::READABLE, || {
+                            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                        });
+                    }
+                    _ => return,
+                }
+            }
+        };
+        tokio::select! {
+            _ = closed => {
+                let mut p = lock_progress(&progress);
+                if p.finished.is_none() {
+                    p.peer_closed.get_or_insert_with(Instant::now);
+                }
+            }
+            _ = ended => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (socket, progress, ended);
+}
+
+/// An event-stream body that counts what it hands over; dropping it ends the close watch.
+struct Progressing {
+    body: actix_web::body::BoxBody,
+    progress: Arc<Mutex<ReplyProgress>>,
+    _done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl actix_web::body::MessageBody for Progressing {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let next = std::task::ready!(std::pin::Pin::new(&mut this.body).poll_next(cx));
+        let mut p = lock_progress(&this.progress);
+        match &next {
+            Some(Ok(bytes)) => p.bytes_sent += bytes.len() as u64,
+            None => {
+                p.finished.get_or_insert_with(Instant::now);
+            }
+            Some(Err(_)) => {}
+        }
+        std::task::Poll::Ready(next)
     }
 }

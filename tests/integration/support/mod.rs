@@ -170,6 +170,11 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The server's process id (e.g. for its memory in `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (`TERM`, `INT`, ...) to the server process.
     pub fn signal(&self, name: &str) {
         let ok = std::process::Command::new("kill")
