@@ -12,6 +12,8 @@ mod cli_general;
 mod cli_keys;
 /// `stats` over usage rows seeded into the database.
 mod cli_stats;
+/// The database under pressure: requests while the CLI loops on the same file; `kill -9` under load.
+mod db_pressure;
 /// The monitoring page: sign-in, sessions, headers, figures, no secrets; and in headless Chromium.
 mod dashboard;
 mod fake_q_selftest;
@@ -27,6 +29,9 @@ mod ops;
 mod pool;
 /// The official Anthropic Python SDK against the real server.
 mod sdk_python;
+/// The security review: no secret in any output at trace level, file mode, admin-only routes,
+/// constant-time key comparison, loopback by default, dashboard headers, no upstream steering.
+mod security;
 /// SIGTERM: streams finish or end with an error event, usage is flushed, exit 0.
 mod shutdown;
 /// The chat call, stream decoding and error classification against the fake Amazon Q.
