@@ -155,7 +155,11 @@ fn cli_commands_and_requests_share_the_database_without_locking() {
                 // Bounded by time and by count.
                 while Instant::now() < deadline && i < 20_000 {
                     let kind = KINDS[i % KINDS.len()];
-                    let model = if i % 2 == 0 { "claude-sonnet-4-5" } else { "gpt-4o" };
+                    let model = if i % 2 == 0 {
+                        "claude-sonnet-4-5"
+                    } else {
+                        "gpt-4o"
+                    };
                     match client.post(&format!("{url}{}", kind.path()), &key, kind.body(model)) {
                         Ok((200, body)) if kind.complete(&body) => {
                             ok.fetch_add(1, Ordering::Relaxed);
@@ -221,7 +225,10 @@ fn cli_commands_and_requests_share_the_database_without_locking() {
         cli_failures.len()
     );
     assert!(failures.is_empty(), "failed requests: {failures:#?}");
-    assert!(cli_failures.is_empty(), "failed commands: {cli_failures:#?}");
+    assert!(
+        cli_failures.is_empty(),
+        "failed commands: {cli_failures:#?}"
+    );
     // The load really overlapped the CLI.
     assert!(ok >= 40 && round >= 3, "{ok} requests, {round} rounds");
     // Everything the CLI wrote is there, and every request has its usage row.
@@ -300,7 +307,10 @@ fn kill_9_under_load_keeps_every_row_completed_a_second_before() {
         .load(&mut conn)
         .unwrap();
     assert_eq!(
-        check.iter().map(|c| c.integrity_check.as_str()).collect::<Vec<_>>(),
+        check
+            .iter()
+            .map(|c| c.integrity_check.as_str())
+            .collect::<Vec<_>>(),
         ["ok"]
     );
     t.ok(&["accounts", "list"]);
@@ -321,7 +331,9 @@ fn kill_9_under_load_keeps_every_row_completed_a_second_before() {
     let recent = done.len() - settled.len();
     let recent_kept = done
         .iter()
-        .filter(|(id, at)| killed_at.duration_since(*at) <= Duration::from_secs(1) && rows.contains(id))
+        .filter(|(id, at)| {
+            killed_at.duration_since(*at) <= Duration::from_secs(1) && rows.contains(id)
+        })
         .count();
     eprintln!(
         "kill -9: {} requests completed, {} more than 1 s before the kill ({} rows missing); {recent} in the last second ({recent_kept} rows kept); {} usage rows",

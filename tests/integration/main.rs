@@ -12,10 +12,10 @@ mod cli_general;
 mod cli_keys;
 /// `stats` over usage rows seeded into the database.
 mod cli_stats;
-/// The database under pressure: requests while the CLI loops on the same file; `kill -9` under load.
-mod db_pressure;
 /// The monitoring page: sign-in, sessions, headers, figures, no secrets; and in headless Chromium.
 mod dashboard;
+/// The database under pressure: requests while the CLI loops on the same file; `kill -9` under load.
+mod db_pressure;
 mod fake_q_selftest;
 /// completions/ and man/ match what `amq2api generate-files` writes now; man pages render.
 mod generated;

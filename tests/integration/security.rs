@@ -65,7 +65,8 @@ fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -
 /// For what an HTTP client library would refuse to send.
 fn raw(url: &str, head: &str, body: &str) -> (u16, String) {
     let mut sock = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     write!(
         sock,
         "{head}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
@@ -199,7 +200,10 @@ impl Outputs {
 /// output is a leak too.
 fn needles(secret: &str, head: usize) -> Vec<String> {
     let chars: Vec<char> = secret.chars().collect();
-    assert!(chars.len() > head.max(12), "{secret:?} is too short to search for");
+    assert!(
+        chars.len() > head.max(12),
+        "{secret:?} is too short to search for"
+    );
     vec![
         secret.to_owned(),
         chars[..head].iter().collect(),
@@ -220,13 +224,21 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     fake.revoke_refresh_token(dead);
     fake.add_idc(SEED_CLIENT, SEED_SECRET, SEED_REFRESH);
     let live_file = import(&t, "live", IDC_CLIENT, IDC_SECRET, IDC_REFRESH);
-    assert!(outs.cli(&t, &["-vv", "accounts", "import", &live_file], &fake).0);
+    assert!(
+        outs.cli(&t, &["-vv", "accounts", "import", &live_file], &fake)
+            .0
+    );
     let dead_file = import(&t, "dead", DEAD_CLIENT, DEAD_SECRET, DEAD_REFRESH);
     assert!(outs.cli(&t, &["accounts", "import", &dead_file], &fake).0);
     // `keys create` prints the new key on stdout: the one place it may appear. Its stderr is
     // searched like everything else.
     let create = |outs: &mut Outputs, args: &[&str]| -> String {
-        let out = t.cmd().env("RUST_LOG", "trace").args(args).output().unwrap();
+        let out = t
+            .cmd()
+            .env("RUST_LOG", "trace")
+            .args(args)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         outs.add(
             format!("amq2api {args:?} stderr"),
@@ -242,9 +254,15 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     // number is expected, a secret as an unknown kind, a token file without its client.
     let bad = [
         format!(r#"{{"clientId":"x","clientSecret":"{BAD_SECRET}","refreshToken":"{BAD_REFRESH}""#),
-        format!(r#"{{"clientId":"x","clientSecret":"{BAD_SECRET}","refreshToken":"{BAD_REFRESH}","expiresAt":"{BAD_REFRESH}"}}"#),
-        format!(r#"{{"clientId":"x","clientSecret":"{BAD_SECRET}","refreshToken":"{BAD_REFRESH}","authMethod":"{BAD_SECRET}"}}"#),
-        format!(r#"{{"refreshToken":{{"value":"{BAD_REFRESH}"}},"clientSecret":["{BAD_SECRET}"]}}"#),
+        format!(
+            r#"{{"clientId":"x","clientSecret":"{BAD_SECRET}","refreshToken":"{BAD_REFRESH}","expiresAt":"{BAD_REFRESH}"}}"#
+        ),
+        format!(
+            r#"{{"clientId":"x","clientSecret":"{BAD_SECRET}","refreshToken":"{BAD_REFRESH}","authMethod":"{BAD_SECRET}"}}"#
+        ),
+        format!(
+            r#"{{"refreshToken":{{"value":"{BAD_REFRESH}"}},"clientSecret":["{BAD_SECRET}"]}}"#
+        ),
         format!(r#"{{"accessToken":"{BAD_SECRET}","refreshToken":"{BAD_REFRESH}","region":7}}"#),
         format!("clientSecret={BAD_SECRET}\nrefreshToken={BAD_REFRESH}\n"),
     ];
@@ -284,7 +302,12 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     for (what, path, body, headers) in [
         ("claude stream", "/v1/messages", claude(true), &as_user),
         ("claude", "/v1/messages", claude(false), &as_user_bearer),
-        ("openai stream", "/v1/chat/completions", openai(true), &as_user_bearer),
+        (
+            "openai stream",
+            "/v1/chat/completions",
+            openai(true),
+            &as_user_bearer,
+        ),
         ("openai", "/v1/chat/completions", openai(false), &as_user),
     ] {
         let r = http("POST", &url(path), headers, Some(&body));
@@ -294,14 +317,24 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     let refreshes = fake.token_calls();
     fake.revoke_access_tokens();
     let r = http("POST", &url("/v1/messages"), &as_user, Some(&claude(false)));
-    assert_eq!(outs.response("after revoking the access tokens", &r), 200, "{}", r.body);
+    assert_eq!(
+        outs.response("after revoking the access tokens", &r),
+        200,
+        "{}",
+        r.body
+    );
     assert!(fake.token_calls() > refreshes, "no token refresh happened");
     // Failing requests: upstream errors, streamed and not, and bad input.
     fake.push_reply(Reply::Error(QError::InputTooLong));
     let r = http("POST", &url("/v1/messages"), &as_user, Some(&claude(true)));
     assert_eq!(outs.response("input too long", &r), 400, "{}", r.body);
     fake.push_reply(Reply::Error(QError::InvalidCredential));
-    let r = http("POST", &url("/v1/chat/completions"), &as_user, Some(&openai(false)));
+    let r = http(
+        "POST",
+        &url("/v1/chat/completions"),
+        &as_user,
+        Some(&openai(false)),
+    );
     outs.response("invalid credential", &r);
     let r = http("POST", &url("/v1/messages"), &as_user, Some("{not json"));
     assert_eq!(outs.response("bad JSON", &r), 400);
@@ -309,12 +342,20 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     let wrong_bearer = format!("Bearer {WRONG_KEY}");
     for (path, headers) in [
         ("/v1/messages", [("x-api-key", WRONG_KEY)]),
-        ("/v1/chat/completions", [("authorization", wrong_bearer.as_str())]),
+        (
+            "/v1/chat/completions",
+            [("authorization", wrong_bearer.as_str())],
+        ),
     ] {
         let r = http("POST", &url(path), &headers, Some(&claude(false)));
         assert_eq!(outs.response("wrong key", &r), 401);
     }
-    let r = http("POST", &url("/v1/messages/count_tokens"), &as_user, Some(&claude(false)));
+    let r = http(
+        "POST",
+        &url("/v1/messages/count_tokens"),
+        &as_user,
+        Some(&claude(false)),
+    );
     assert_eq!(outs.response("count_tokens", &r), 200);
     let r = http("GET", &url("/v1/models"), &as_user, None);
     assert_eq!(outs.response("models", &r), 200);
@@ -335,11 +376,19 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     }
     let r = call("GET", &url("/admin/login"), &[], None);
     assert_eq!(outs.response("login form", &r), 200);
-    let r = login(&server, &admin);
-    assert_eq!(outs.response("admin login", &r), 303);
+    let mut r = login(&server, &admin);
     let session = session_of(&r).unwrap();
+    // Its own `Set-Cookie` is the one place the session id may appear.
+    r.headers
+        .retain(|(k, _)| !k.eq_ignore_ascii_case("set-cookie"));
+    assert_eq!(outs.response("admin login", &r), 303);
     let cookie = format!("amq2api_admin={session}");
-    let r = call("GET", &url("/admin/dashboard"), &[("cookie", &cookie)], None);
+    let r = call(
+        "GET",
+        &url("/admin/dashboard"),
+        &[("cookie", &cookie)],
+        None,
+    );
     assert_eq!(outs.response("dashboard", &r), 200);
     assert!(r.body.contains("boss"), "{}", r.body);
 
@@ -376,7 +425,11 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     .map(|s| (s.to_string(), 12))
     .collect();
     // Keys: their first 12 characters are the prefix `keys list` shows on purpose.
-    secrets.extend([(user.clone(), 13), (admin.clone(), 13), (session.clone(), 12)]);
+    secrets.extend([
+        (user.clone(), 13),
+        (admin.clone(), 13),
+        (session.clone(), 12),
+    ]);
     for i in [live, dead] {
         secrets.push((fake.current_refresh_token(i), 12));
     }
@@ -387,7 +440,11 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
         .collect();
     access.sort();
     access.dedup();
-    assert!(access.len() >= 2, "the session used {} access tokens", access.len());
+    assert!(
+        access.len() >= 2,
+        "the session used {} access tokens",
+        access.len()
+    );
     secrets.extend(access.into_iter().map(|a| (a, 12)));
     let mut needles: Vec<String> = secrets
         .iter()
@@ -404,12 +461,24 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     assert!(log.contains("refresh"), "no refresh in the log");
     outs.add("server log", log);
 
+    if let Some(dump) = std::env::var_os("AMQ2API_SECURITY_DUMP") {
+        let text: String = outs
+            .0
+            .iter()
+            .map(|(w, t)| format!("=== {w}\n{t}\n"))
+            .collect();
+        std::fs::write(dump, text).unwrap();
+    }
     let mut leaks = Vec::new();
     for (what, text) in &outs.0 {
         for needle in &needles {
             if text.contains(needle.as_str()) {
                 let at = text.find(needle.as_str()).unwrap();
-                let from = text[..at].char_indices().rev().nth(150).map_or(0, |(i, _)| i);
+                let from = text[..at]
+                    .char_indices()
+                    .rev()
+                    .nth(150)
+                    .map_or(0, |(i, _)| i);
                 let context: String = text[from..].chars().take(300).collect();
                 leaks.push(format!("{needle:?} in {what}: …{context}…"));
             }
@@ -461,16 +530,17 @@ fn the_database_is_created_0600_by_serve_and_by_the_cli() {
 fn admin_only_routes_refuse_non_admin_keys() {
     let fake = FakeQ::start();
     let t = TestDir::new();
-    let user = t.ok(&["keys", "create", "--name", "user"]).trim().to_owned();
+    let user = t
+        .ok(&["keys", "create", "--name", "user"])
+        .trim()
+        .to_owned();
     let admin = t
         .ok(&["keys", "create", "--name", "boss", "--admin"])
         .trim()
         .to_owned();
     let server = Server::start(&t, &fake);
     let metrics = format!("{}/metrics", server.url);
-    let error = |kind: &str, message: &str| {
-        json!({"type": "error", "error": {"type": kind, "message": message}})
-    };
+    let error = |kind: &str, message: &str| json!({"type": "error", "error": {"type": kind, "message": message}});
     // /metrics without --metrics-public: no key, a wrong key, a user key (either header).
     let r = http("GET", &metrics, &[], None);
     assert_eq!(
@@ -488,7 +558,10 @@ fn admin_only_routes_refuse_non_admin_keys() {
         (r.status, r.json()),
         (
             401,
-            error("authentication_error", "invalid, revoked or expired API key")
+            error(
+                "authentication_error",
+                "invalid, revoked or expired API key"
+            )
         )
     );
     let refused = error(
@@ -496,7 +569,10 @@ fn admin_only_routes_refuse_non_admin_keys() {
         "/metrics needs an admin key (keys create --admin)",
     );
     let bearer = format!("Bearer {user}");
-    for headers in [[("x-api-key", user.as_str())], [("authorization", bearer.as_str())]] {
+    for headers in [
+        [("x-api-key", user.as_str())],
+        [("authorization", bearer.as_str())],
+    ] {
         let r = http("GET", &metrics, &headers, None);
         assert_eq!((r.status, r.json()), (403, refused.clone()));
     }
@@ -506,7 +582,9 @@ fn admin_only_routes_refuse_non_admin_keys() {
     // The dashboard: a user key cannot sign in; without a session every page sends to the form.
     let r = login(&server, &user);
     assert_eq!(r.status, 403);
-    assert!(r.body.contains("That key works for the API but is not an admin key."));
+    assert!(r
+        .body
+        .contains("That key works for the API but is not an admin key."));
     assert_eq!(session_of(&r), None);
     for cookie in [None, Some("amq2api_admin=made-up-session-id")] {
         let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("cookie", *c)).collect();
@@ -516,7 +594,10 @@ fn admin_only_routes_refuse_non_admin_keys() {
             &headers,
             None,
         );
-        assert_eq!((r.status, r.header("location")), (303, Some("/admin/login")));
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/admin/login"))
+        );
     }
     // A user key as an API key is not a session either.
     let r = call(
@@ -525,7 +606,10 @@ fn admin_only_routes_refuse_non_admin_keys() {
         &[("x-api-key", &user), ("authorization", &bearer)],
         None,
     );
-    assert_eq!((r.status, r.header("location")), (303, Some("/admin/login")));
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/admin/login"))
+    );
     // The admin key signs in.
     assert_eq!(login(&server, &admin).status, 303);
 }
@@ -548,8 +632,7 @@ fn keys_are_compared_in_constant_time() {
     assert!(!same_hash("ab12", "ab123"));
     assert!(!same_hash("", "a"));
     let src = |rel: &str| {
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
-            .unwrap()
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
     };
     let auth = src("src/http/auth.rs");
     let body = auth
@@ -616,9 +699,11 @@ fn serve_listens_on_loopback_only_by_default() {
         .unwrap_or_else(|| panic!("listening on {}", server.url))
         .parse()
         .unwrap();
-    assert!(server
-        .log()
-        .contains(&format!("listening on http://127.0.0.1:{port}\n")));
+    // The reader thread hands over the address before it appends the line to the log.
+    let line = format!("listening on http://127.0.0.1:{port}\n");
+    crate::support::eventually("the listening line", Duration::from_secs(10), || {
+        server.log().contains(&line).then_some(())
+    });
     assert_eq!(server.log().matches("listening on ").count(), 1);
     if std::path::Path::new("/proc/net/tcp").exists() {
         assert_eq!(
@@ -669,16 +754,30 @@ fn dashboard_pages_carry_the_exact_security_headers() {
         ("GET /admin/login", page),
         (
             "GET /admin/dashboard",
-            call("GET", &url("/admin/dashboard"), &[("cookie", &cookie)], None),
+            call(
+                "GET",
+                &url("/admin/dashboard"),
+                &[("cookie", &cookie)],
+                None,
+            ),
         ),
-        ("GET /admin (redirect)", call("GET", &url("/admin"), &[], None)),
+        (
+            "GET /admin (redirect)",
+            call("GET", &url("/admin"), &[], None),
+        ),
         (
             "GET /admin/dashboard without a session",
             call("GET", &url("/admin/dashboard"), &[], None),
         ),
         ("wrong key", login(&server, "sk-amq-wrong")),
-        ("GET /admin/nothing", call("GET", &url("/admin/nothing"), &[], None)),
-        ("GET /admin/logout", call("GET", &url("/admin/logout"), &[], None)),
+        (
+            "GET /admin/nothing",
+            call("GET", &url("/admin/nothing"), &[], None),
+        ),
+        (
+            "GET /admin/logout",
+            call("GET", &url("/admin/logout"), &[], None),
+        ),
     ];
     let statuses: Vec<u16> = pages.iter().map(|(_, r)| r.status).collect();
     assert_eq!(statuses, [200, 200, 303, 303, 401, 404, 405]);
@@ -706,7 +805,7 @@ fn dashboard_pages_carry_the_exact_security_headers() {
 // ---------------------------------------------------------------------------------------------
 
 /// Headers whose value differs per request by design.
-const PER_REQUEST: &[&str] = &["amz-sdk-invocation-id", "content-length"];
+const PER_REQUEST: &[&str] = &["amz-sdk-invocation-id", "content-length", "date"];
 
 /// The fake's one recorded chat request since the last clear.
 fn only_request(fake: &FakeQ) -> crate::support::fake_q::Recorded {
@@ -748,11 +847,41 @@ fn a_request_cannot_steer_the_upstream_url_or_headers() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let base = only_request(&fake);
-    assert_eq!((base.method.as_str(), base.path.as_str(), base.query.as_str()), ("POST", "/", ""));
+    assert_eq!(
+        (
+            base.method.as_str(),
+            base.path.as_str(),
+            base.query.as_str()
+        ),
+        ("POST", "/", "")
+    );
     assert_eq!(base.header("host"), Some(upstream_host));
     let ours = fixed_headers(&base);
     let names: Vec<&str> = ours.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["TODO"], "upstream headers: {ours:?}");
+    assert_eq!(
+        names,
+        [
+            "accept",
+            "accept-encoding",
+            "amz-sdk-request",
+            "authorization",
+            "content-type",
+            "host",
+            "user-agent",
+            "x-amz-target",
+            "x-amz-user-agent",
+            "x-amzn-codewhisperer-optout"
+        ],
+        "upstream headers: {ours:?}"
+    );
+    assert_eq!(
+        base.header("x-amz-target"),
+        Some("AmazonCodeWhispererStreamingService.GenerateAssistantResponse")
+    );
+    assert_eq!(base.header("x-amzn-codewhisperer-optout"), Some("true"));
+    assert!(base
+        .bearer()
+        .is_some_and(|b| b.starts_with("aoaAAAAAGfake")));
 
     // Headers a client might try: another host, Amazon's own headers, a second authorization,
     // header lines smuggled after a value (a raw CRLF is a new header line on the wire), and
@@ -799,12 +928,19 @@ fn a_request_cannot_steer_the_upstream_url_or_headers() {
     ];
     let mut cases: Vec<(String, String)> = Vec::new();
     for b in &claude_bodies {
-        for target in ["/v1/messages", "/v1/messages?url=http://evil.example&endpoint=evil", "http://evil.example/v1/messages"] {
+        for target in [
+            "/v1/messages",
+            "/v1/messages?url=http://evil.example&endpoint=evil",
+            "http://evil.example/v1/messages",
+        ] {
             cases.push((target.to_owned(), b.to_string()));
         }
     }
     for b in &openai_bodies {
-        cases.push(("/v1/chat/completions?base_url=http://evil.example".to_owned(), b.to_string()));
+        cases.push((
+            "/v1/chat/completions?base_url=http://evil.example".to_owned(),
+            b.to_string(),
+        ));
         cases.push(("/v1/chat/completions".to_owned(), b.to_string()));
     }
     for stream in [false, true] {
@@ -816,6 +952,21 @@ fn a_request_cannot_steer_the_upstream_url_or_headers() {
             let head = format!("POST {target} HTTP/1.1\r\n{evil_headers}\r\nx-api-key: {key}\r\ncontent-type: application/json");
             let (status, answer) = raw(&server.url, &head, &body);
             let what = format!("{target} stream={stream} {body}");
+            if body.contains("\\r\\n") && body.contains("claude-sonnet-4-5\\r") {
+                // A control character in the model name is bad input: refused, nothing sent.
+                assert_eq!(status, 400, "{what}\n{answer}");
+                let error = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+                assert_eq!(
+                    serde_json::from_str::<serde_json::Value>(error).ok(),
+                    Some(
+                        json!({"type": "error", "error": {"type": "invalid_request_error",
+                        "message": "model: \"claude-sonnet-4-5\\r\\nx-evil-injected: 1\" is not a model name"}})
+                    ),
+                    "{what}\n{answer}"
+                );
+                assert!(fake.all_requests().is_empty(), "{what}");
+                continue;
+            }
             assert_eq!(status, 200, "{what}\n{answer}");
             let got = only_request(&fake);
             assert_eq!(
@@ -827,7 +978,10 @@ fn a_request_cannot_steer_the_upstream_url_or_headers() {
             assert_eq!(got.bearer(), base.bearer(), "{what}");
             let sent = String::from_utf8_lossy(&got.raw_body).to_ascii_lowercase();
             assert!(!sent.contains("evil"), "{what}: upstream body {sent}");
-            assert!(got.model_id().is_some_and(|m| m.starts_with("claude-")), "{what}");
+            assert!(
+                got.model_id().is_some_and(|m| m.starts_with("claude-")),
+                "{what}"
+            );
         }
     }
 }
