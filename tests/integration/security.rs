@@ -211,6 +211,7 @@ fn needles(secret: &str, head: usize) -> Vec<String> {
     ]
 }
 
+/// Set `AMQ2API_SECURITY_DUMP=FILE` to keep every collected output in FILE for reading.
 #[test]
 fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
     let fake = FakeQ::start();
@@ -405,6 +406,24 @@ fn no_secret_in_any_output_of_a_whole_session_at_trace_level() {
         &["keys", "revoke", "user"],
     ] {
         outs.cli(&t, args, &fake);
+    }
+    // The help and a usage error with the seed account's secrets in the environment.
+    for args in [&["serve", "--help"][..], &["serve", "--port", "not-a-port"]] {
+        let out = t
+            .cmd()
+            .env("AMAZONQ_REFRESH_TOKEN", SEED_REFRESH)
+            .env("AMAZONQ_CLIENT_SECRET", SEED_SECRET)
+            .args(args)
+            .output()
+            .unwrap();
+        outs.add(
+            format!("amq2api {args:?} with the seed in the environment"),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        );
     }
     let health = format!("{}/health", server.url);
     outs.cli(&t, &["healthcheck", "--url", &health], &fake);
