@@ -32,6 +32,16 @@ pub enum Script {
     /// A metadata event, then `events` text events `interval` apart (the first at once), each
     /// carrying its send time as its text, then the closing metering and context-usage events.
     Paced { events: u32, interval: Duration },
+    /// For the soak (examples/soak.rs), which holds streams open while it sends short
+    /// requests: a request whose body contains `marker` is answered as [`Script::Paced`], any
+    /// other with `short` at once.
+    #[allow(dead_code)] // The benchmark itself does not use it.
+    Split {
+        marker: &'static str,
+        events: u32,
+        interval: Duration,
+        short: Bytes,
+    },
 }
 
 /// One event-stream frame: `:event-type`, `:content-type`, `:message-type: event`, JSON payload.
@@ -218,9 +228,25 @@ impl Drop for Fake {
 
 const EVENTSTREAM: &str = "application/vnd.amazon.eventstream";
 
-async fn chat(state: web::Data<State>, _body: web::Bytes) -> HttpResponse {
+async fn chat(state: web::Data<State>, body: web::Bytes) -> HttpResponse {
     state.chats.fetch_add(1, Ordering::Relaxed);
     let script = state.script.lock().unwrap().clone();
+    let script = match script {
+        Script::Split {
+            marker,
+            events,
+            interval,
+            short,
+        } => {
+            let marked = body.windows(marker.len()).any(|w| w == marker.as_bytes());
+            if marked {
+                Script::Paced { events, interval }
+            } else {
+                Script::Fixed(short)
+            }
+        }
+        other => other,
+    };
     match script {
         Script::Fixed(bytes) => HttpResponse::Ok().content_type(EVENTSTREAM).body(bytes),
         Script::Paced { events, interval } => {
@@ -248,6 +274,7 @@ async fn chat(state: web::Data<State>, _body: web::Bytes) -> HttpResponse {
                 .content_type(EVENTSTREAM)
                 .streaming(stream)
         }
+        Script::Split { .. } => unreachable!("resolved above"),
     }
 }
 

@@ -16,6 +16,8 @@ mod cli_stats;
 mod client_faults;
 /// The monitoring page: sign-in, sessions, headers, figures, no secrets; and in headless Chromium.
 mod dashboard;
+/// The database under pressure: requests while the CLI loops on the same file; `kill -9` under load.
+mod db_pressure;
 mod fake_q_selftest;
 /// Upstream faults (broken streams, silence, odd 200s, exceptions, unreachable, dead keep-alive
 /// connections) on both client protocols: what the client gets, the usage row, the account.
@@ -32,6 +34,9 @@ mod ops;
 mod pool;
 /// The official Anthropic Python SDK against the real server.
 mod sdk_python;
+/// The security review: no secret in any output at trace level, file mode, admin-only routes,
+/// constant-time key comparison, loopback by default, dashboard headers, no upstream steering.
+mod security;
 /// SIGTERM: streams finish or end with an error event, usage is flushed, exit 0.
 mod shutdown;
 /// The chat call, stream decoding and error classification against the fake Amazon Q.
