@@ -147,12 +147,16 @@ impl Server {
                 .lines()
                 .map_while(Result::ok)
             {
+                // Logged before the address is handed out: a test that reads the log right
+                // after start sees the line.
+                {
+                    let mut log = sink.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(url) = line.split("listening on ").nth(1) {
                     let _ = tx.send(url.trim().to_owned());
                 }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let url = match rx.recv_timeout(std::time::Duration::from_secs(20)) {
