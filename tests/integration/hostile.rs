@@ -489,6 +489,9 @@ fn run_case(s: &Setup, case: &Value, t: &Target) {
         String::from_utf8_lossy(&answer.body[..answer.body.len().min(2000)])
     );
     assert!(took < Duration::from_secs(60), "{what} took {took:?}");
+    if took > Duration::from_secs(1) {
+        eprintln!("{what}: {took:?}");
+    }
     check_headers(&what, &answer);
     let contains = expect["contains"].as_str().unwrap_or("");
     if expect["bare"].as_bool().unwrap_or(false) {
@@ -544,12 +547,23 @@ fn every_hostile_case_gets_its_documented_answer_and_the_server_stays_well() {
     let cases = corpus();
     assert!(cases.len() >= 100, "the corpus shrank: {}", cases.len());
     let mut names = std::collections::HashSet::new();
+    let mut failures = Vec::new();
     for case in &cases {
         assert!(names.insert(case["name"].as_str().unwrap()), "duplicate {}", case["name"]);
         for t in targets(case) {
-            run_case(&s, case, &t);
+            // Every case runs, and all failures are reported together.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(&s, case, &t)));
+            if let Err(e) = run {
+                let message = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failures.push(message);
+            }
         }
     }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     let took = normal_request(&s);
     assert!(took < QUICK, "a normal request took {took:?} after the corpus");
     assert!(s.server.log().lines().all(|l| !l.contains("panicked")), "{}", s.server.log());
