@@ -43,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'amq2api' -ScriptBlock {
             [CompletionResult]::new('--ping-interval', '--ping-interval', [CompletionResultType]::ParameterName, 'Seconds of upstream silence before a `ping` event keeps a stream alive')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'Seconds in-flight requests (long streams too) may take to finish after SIGTERM/SIGINT')
             [CompletionResult]::new('--model-map', '--model-map', [CompletionResultType]::ParameterName, 'Extra model aliases, `from=to,from2=to2` (checked before the built-in table)')
+            [CompletionResult]::new('--max-body-bytes', '--max-body-bytes', [CompletionResultType]::ParameterName, 'Largest request body in bytes; a larger one is answered 413 in the client''s protocol (the default, 160 MiB, fits Claude Code''s largest requests: many base64 images)')
             [CompletionResult]::new('--api-endpoint', '--api-endpoint', [CompletionResultType]::ParameterName, 'Chat endpoint [default: https://q.{region}.amazonaws.com/, region from the profile ARN]')
             [CompletionResult]::new('--dialect', '--dialect', [CompletionResultType]::ParameterName, 'Wire style of the chat call: a = AWS-JSON RPC (Amazon Q CLI), b = REST (Kiro)')
             [CompletionResult]::new('--token-endpoint', '--token-endpoint', [CompletionResultType]::ParameterName, 'AWS SSO-OIDC token endpoint [default: https://oidc.{account region}.amazonaws.com/token]')
