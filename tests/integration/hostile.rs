@@ -600,3 +600,31 @@ fn large_hostile_requests_do_not_hold_up_a_normal_one() {
     });
     assert!(normal_request(&s) < QUICK);
 }
+
+/// Every committed fuzz input (hand-written seeds, the minimized corpora, crash reproducers)
+/// replayed through the fuzz targets' own checks, so what fuzzing found stays fixed.
+#[test]
+fn fuzz_corpora_and_crash_reproducers_replay_cleanly() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let targets: [(&str, fn(&[u8])); 3] = [
+        ("eventstream", amq2api::q::eventstream::fuzz_one),
+        ("claude_request", amq2api::claude::request::fuzz_one),
+        ("openai_request", amq2api::openai::request::fuzz_one),
+    ];
+    for (target, check) in targets {
+        let mut replayed = 0;
+        for dir in ["seeds", "corpus", "artifacts"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let data = std::fs::read(&path).unwrap();
+                let run = std::panic::catch_unwind(|| check(&data));
+                assert!(run.is_ok(), "{target}: {} fails", path.display());
+                replayed += 1;
+            }
+        }
+        assert!(replayed >= 3, "{target}: only {replayed} inputs");
+    }
+}
