@@ -1246,7 +1246,9 @@ pub fn check_history_rules(req: &GenerateAssistantResponseRequest) -> Result<(),
                 for image in &u.images {
                     let ImageSource::Bytes(data) = &image.source;
                     if !is_base64(data) || decoded_len(data) > MAX_IMAGE_BYTES {
-                        return Err(format!("{at}: an image is not valid base64 of at most 10 MiB"));
+                        return Err(format!(
+                            "{at}: an image is not valid base64 of at most 10 MiB"
+                        ));
                     }
                 }
                 let results = user_results(u);
@@ -2523,7 +2525,8 @@ mod tests {
         }
 
         fn id() -> impl Strategy<Value = String> {
-            prop_oneof![Just("t0"), Just("t1"), Just("t2"), Just(""), Just("T0")].prop_map(str::to_owned)
+            prop_oneof![Just("t0"), Just("t1"), Just("t2"), Just(""), Just("T0")]
+                .prop_map(str::to_owned)
         }
 
         fn tool_name() -> impl Strategy<Value = String> {
@@ -2555,21 +2558,49 @@ mod tests {
         fn schema() -> impl Strategy<Value = Option<Value>> {
             prop_oneof![
                 Just(None),
-                Just(Some(json!({"type": "object", "properties": {"a": {"type": "string"}}}))),
-                Just(Some(json!({"type": "array", "properties": [], "required": "a"}))),
-                Just(Some(json!({"properties": {"a": {"type": ["string", "null"], "properties": 3, "required": [1, "x"]}}}))),
+                Just(Some(
+                    json!({"type": "object", "properties": {"a": {"type": "string"}}})
+                )),
+                Just(Some(
+                    json!({"type": "array", "properties": [], "required": "a"})
+                )),
+                Just(Some(
+                    json!({"properties": {"a": {"type": ["string", "null"], "properties": 3, "required": [1, "x"]}}})
+                )),
                 Just(Some(json!("schema"))),
-                Just(Some(json!({"type": "object", "properties": {"n": {"type": "object", "properties": {"m": {"items": {"type": 7}}}}}}))),
+                Just(Some(
+                    json!({"type": "object", "properties": {"n": {"type": "object", "properties": {"m": {"items": {"type": 7}}}}}})
+                )),
             ]
         }
 
         fn image_source() -> impl Strategy<Value = ClaudeImageSource> {
-            let media = prop_oneof![Just("image/png"), Just("image/JPEG"), Just("application/pdf"), Just("")];
-            let data = prop_oneof![Just("iVBORw0KGgo="), Just("R0lGOD=="), Just("abc"), Just("a"), Just("%%%"), Just("")];
+            let media = prop_oneof![
+                Just("image/png"),
+                Just("image/JPEG"),
+                Just("application/pdf"),
+                Just("")
+            ];
+            let data = prop_oneof![
+                Just("iVBORw0KGgo="),
+                Just("R0lGOD=="),
+                Just("abc"),
+                Just("a"),
+                Just("%%%"),
+                Just("")
+            ];
             prop_oneof![
-                (media, data).prop_map(|(m, d)| ClaudeImageSource::Base64 { media_type: m.to_owned(), data: d.to_owned() }),
-                prop_oneof![Just("https://x/y.png"), Just("data:image/png;base64,iVBORw0KGgo="), Just("data:text/plain,hi"), Just("data:")]
-                    .prop_map(|u| ClaudeImageSource::Url { url: u.to_owned() }),
+                (media, data).prop_map(|(m, d)| ClaudeImageSource::Base64 {
+                    media_type: m.to_owned(),
+                    data: d.to_owned()
+                }),
+                prop_oneof![
+                    Just("https://x/y.png"),
+                    Just("data:image/png;base64,iVBORw0KGgo="),
+                    Just("data:text/plain,hi"),
+                    Just("data:")
+                ]
+                .prop_map(|u| ClaudeImageSource::Url { url: u.to_owned() }),
                 Just(ClaudeImageSource::Other),
             ]
         }
@@ -2578,7 +2609,12 @@ mod tests {
             prop_oneof![
                 text().prop_map(|text| ContentBlock::Text { text }),
                 image_source().prop_map(|source| ContentBlock::Image { source }),
-                (text(), proptest::option::of(text())).prop_map(|(thinking, signature)| ContentBlock::Thinking { thinking, signature }),
+                (text(), proptest::option::of(text())).prop_map(|(thinking, signature)| {
+                    ContentBlock::Thinking {
+                        thinking,
+                        signature,
+                    }
+                }),
                 text().prop_map(|data| ContentBlock::RedactedThinking { data }),
                 Just(ContentBlock::Other),
             ]
@@ -2588,7 +2624,8 @@ mod tests {
             let result_content = prop_oneof![
                 Just(None),
                 text().prop_map(|t| Some(ToolResultContent::Text(t))),
-                proptest::collection::vec(leaf_block(), 0..3).prop_map(|b| Some(ToolResultContent::Blocks(b))),
+                proptest::collection::vec(leaf_block(), 0..3)
+                    .prop_map(|b| Some(ToolResultContent::Blocks(b))),
             ];
             prop_oneof![
                 3 => leaf_block(),
@@ -2609,12 +2646,23 @@ mod tests {
 
         fn tool_def() -> impl Strategy<Value = ToolDef> {
             let kind = prop_oneof![4 => Just(None), 1 => Just(Some("web_search_20250305".to_owned())), 1 => Just(Some("custom".to_owned()))];
-            (tool_name(), proptest::option::of(text()), schema(), kind)
-                .prop_map(|(name, description, input_schema, kind)| ToolDef { name, description, input_schema, kind })
+            (tool_name(), proptest::option::of(text()), schema(), kind).prop_map(
+                |(name, description, input_schema, kind)| ToolDef {
+                    name,
+                    description,
+                    input_schema,
+                    kind,
+                },
+            )
         }
 
         pub(crate) fn request() -> impl Strategy<Value = MessagesRequest> {
-            let model = prop_oneof![Just("claude-sonnet-4-5"), Just("claude-opus-4-1-thinking"), Just("gpt-4o"), Just("claude-haiku-4.5")];
+            let model = prop_oneof![
+                Just("claude-sonnet-4-5"),
+                Just("claude-opus-4-1-thinking"),
+                Just("gpt-4o"),
+                Just("claude-haiku-4.5")
+            ];
             let system = prop_oneof![
                 Just(None),
                 text().prop_map(|t| Some(System::Text(t))),
@@ -2622,9 +2670,18 @@ mod tests {
             ];
             let thinking = prop_oneof![
                 Just(None),
-                proptest::option::of(0u64..100_000).prop_map(|b| Some(ThinkingConfig { kind: "enabled".into(), budget_tokens: b })),
-                Just(Some(ThinkingConfig { kind: "adaptive".into(), budget_tokens: None })),
-                Just(Some(ThinkingConfig { kind: "disabled".into(), budget_tokens: None })),
+                proptest::option::of(0u64..100_000).prop_map(|b| Some(ThinkingConfig {
+                    kind: "enabled".into(),
+                    budget_tokens: b
+                })),
+                Just(Some(ThinkingConfig {
+                    kind: "adaptive".into(),
+                    budget_tokens: None
+                })),
+                Just(Some(ThinkingConfig {
+                    kind: "disabled".into(),
+                    budget_tokens: None
+                })),
             ];
             (
                 model,
@@ -2633,20 +2690,22 @@ mod tests {
                 proptest::collection::vec(tool_def(), 0..4),
                 thinking,
             )
-                .prop_map(|(model, messages, system, tools, thinking)| MessagesRequest {
-                    model: model.to_owned(),
-                    messages,
-                    system,
-                    max_tokens: Some(100),
-                    stream: false,
-                    tools,
-                    tool_choice: None,
-                    thinking,
-                    metadata: None,
-                    stop_sequences: None,
-                    temperature: None,
-                    top_p: None,
-                    top_k: None,
+                .prop_map(|(model, messages, system, tools, thinking)| {
+                    MessagesRequest {
+                        model: model.to_owned(),
+                        messages,
+                        system,
+                        max_tokens: Some(100),
+                        stream: false,
+                        tools,
+                        tool_choice: None,
+                        thinking,
+                        metadata: None,
+                        stop_sequences: None,
+                        temperature: None,
+                        top_p: None,
+                        top_k: None,
+                    }
                 })
         }
 

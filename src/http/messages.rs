@@ -48,12 +48,14 @@ pub async fn count_tokens(
     let body = read_body(payload, state.max_body).await?;
     let req = parse(&body)?;
     // What `/v1/messages` would refuse before building anything is refused here too.
-    state.models.resolve(&req.model).map_err(ApiError::InvalidRequest)?;
+    state
+        .models
+        .resolve(&req.model)
+        .map_err(ApiError::InvalidRequest)?;
     if req.messages.is_empty() {
-        return Err(ApiError::InvalidRequest(
-            "messages: at least one message is required".into(),
-        )
-        .into());
+        return Err(
+            ApiError::InvalidRequest("messages: at least one message is required".into()).into(),
+        );
     }
     // Off the async workers: a cold 100k-token count takes tens of milliseconds.
     let tokens = web::block(move || crate::claude::count::input_tokens(&req))

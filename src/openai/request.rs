@@ -782,15 +782,28 @@ mod tests {
         }
 
         fn content() -> impl Strategy<Value = Value> {
-            prop_oneof![text(), proptest::collection::vec(part(), 0..3).prop_map(Value::from)]
+            prop_oneof![
+                text(),
+                proptest::collection::vec(part(), 0..3).prop_map(Value::from)
+            ]
         }
 
         fn name() -> impl Strategy<Value = Value> {
-            prop_oneof![Just(json!("f")), Just(json!("g.h")), Just(json!("")), Just(json!("web_search"))]
+            prop_oneof![
+                Just(json!("f")),
+                Just(json!("g.h")),
+                Just(json!("")),
+                Just(json!("web_search"))
+            ]
         }
 
         fn id() -> impl Strategy<Value = Value> {
-            prop_oneof![Just(json!("c0")), Just(json!("c1")), Just(json!("")), Just(Value::Null)]
+            prop_oneof![
+                Just(json!("c0")),
+                Just(json!("c1")),
+                Just(json!("")),
+                Just(Value::Null)
+            ]
         }
 
         fn arguments() -> impl Strategy<Value = Value> {
@@ -806,8 +819,15 @@ mod tests {
 
         fn message() -> impl Strategy<Value = Value> {
             let role = prop_oneof![
-                Just("system"), Just("developer"), Just("user"), Just("user"), Just("assistant"),
-                Just("assistant"), Just("tool"), Just("function"), Just("bot"),
+                Just("system"),
+                Just("developer"),
+                Just("user"),
+                Just("user"),
+                Just("assistant"),
+                Just("assistant"),
+                Just("tool"),
+                Just("function"),
+                Just("bot"),
             ];
             let call = (id(), name(), arguments())
                 .prop_map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}));
@@ -820,30 +840,41 @@ mod tests {
                 proptest::option::of((name(), arguments())),
                 proptest::option::of(text()),
             )
-                .prop_map(|(role, content, calls, tool_call_id, name, legacy, reasoning)| {
-                    let mut m = json!({"role": role, "content": content});
-                    if role == "assistant" && !calls.is_empty() {
-                        m["tool_calls"] = Value::from(calls);
-                    }
-                    if role == "tool" {
-                        m["tool_call_id"] = tool_call_id;
-                    }
-                    if let Some(name) = name {
-                        m["name"] = name;
-                    }
-                    if let (Some((n, a)), "assistant") = (legacy, role) {
-                        m["function_call"] = json!({"name": n, "arguments": a});
-                    }
-                    if let Some(r) = reasoning {
-                        m["reasoning_content"] = r;
-                    }
-                    m
-                })
+                .prop_map(
+                    |(role, content, calls, tool_call_id, name, legacy, reasoning)| {
+                        let mut m = json!({"role": role, "content": content});
+                        if role == "assistant" && !calls.is_empty() {
+                            m["tool_calls"] = Value::from(calls);
+                        }
+                        if role == "tool" {
+                            m["tool_call_id"] = tool_call_id;
+                        }
+                        if let Some(name) = name {
+                            m["name"] = name;
+                        }
+                        if let (Some((n, a)), "assistant") = (legacy, role) {
+                            m["function_call"] = json!({"name": n, "arguments": a});
+                        }
+                        if let Some(r) = reasoning {
+                            m["reasoning_content"] = r;
+                        }
+                        m
+                    },
+                )
         }
 
         fn request() -> impl Strategy<Value = Value> {
-            let tool = (name(), prop_oneof![Just(Value::Null), Just(json!({"type": "object"})), Just(json!({"properties": 3}))])
-                .prop_map(|(n, p)| json!({"type": "function", "function": {"name": n, "parameters": p}}));
+            let tool = (
+                name(),
+                prop_oneof![
+                    Just(Value::Null),
+                    Just(json!({"type": "object"})),
+                    Just(json!({"properties": 3}))
+                ],
+            )
+                .prop_map(
+                    |(n, p)| json!({"type": "function", "function": {"name": n, "parameters": p}}),
+                );
             (
                 prop_oneof![Just("gpt-4o"), Just("claude-sonnet-4-5-thinking"), Just("o3")],
                 proptest::collection::vec(message(), 0..10),

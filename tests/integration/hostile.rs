@@ -43,15 +43,51 @@ impl Answer {
 /// and bare CRs reach the server). The body is written from another thread while the answer is
 /// read, so an early answer (a 413) is seen even if the server stops reading.
 fn send(addr: &str, method: &str, path: &str, head: &str, body: Vec<u8>) -> Answer {
+    send_as(addr, method, path, head, body, Transfer::Length)
+}
+
+/// How the body is framed.
+#[derive(Clone, Copy, PartialEq)]
+enum Transfer {
+    /// `Content-Length`.
+    Length,
+    /// `Transfer-Encoding: chunked`, 64 KiB chunks.
+    Chunked,
+    /// `Transfer-Encoding: chunked` announced, the body sent as given (to break the framing).
+    RawChunked,
+}
+
+fn send_as(
+    addr: &str,
+    method: &str,
+    path: &str,
+    head: &str,
+    body: Vec<u8>,
+    transfer: Transfer,
+) -> Answer {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    )
-    .into_bytes();
+    let framing = match transfer {
+        Transfer::Length => format!("Content-Length: {}", body.len()),
+        Transfer::Chunked | Transfer::RawChunked => "Transfer-Encoding: chunked".to_owned(),
+    };
+    let body = if transfer == Transfer::Chunked {
+        let mut framed = Vec::with_capacity(body.len() + body.len() / 1000 + 16);
+        for piece in body.chunks(64 * 1024) {
+            framed.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            framed.extend_from_slice(piece);
+            framed.extend_from_slice(b"\r\n");
+        }
+        framed.extend_from_slice(b"0\r\n\r\n");
+        framed
+    } else {
+        body
+    };
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{framing}\r\n")
+            .into_bytes();
     request.extend_from_slice(head.as_bytes());
     request.extend_from_slice(b"\r\n");
     let mut writer = stream.try_clone().unwrap();
@@ -82,7 +118,14 @@ fn read_answer(stream: &mut TcpStream) -> Answer {
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, Vec<u8>)> = buf[..head_end]
         .split(|&b| b == b'\n')
         .skip(1)
@@ -164,7 +207,9 @@ fn say(text: &str) -> Value {
 
 fn tool(p: Protocol, name: &str, description: &str, schema: Value) -> Value {
     match p {
-        Protocol::Claude => json!({"name": name, "description": description, "input_schema": schema}),
+        Protocol::Claude => {
+            json!({"name": name, "description": description, "input_schema": schema})
+        }
         Protocol::OpenAi => json!({"type": "function", "function":
             {"name": name, "description": description, "parameters": schema}}),
     }
@@ -201,8 +246,12 @@ fn generate(g: &Value, p: Protocol) -> Vec<u8> {
             let mut body = hello(p, say("hi"));
             body["tools"] = (0..n("count"))
                 .map(|i| {
-                    tool(p, &format!("tool_{i}"), &format!("Tool number {i}"),
-                        json!({"type": "object", "properties": {"arg": {"type": "string"}}}))
+                    tool(
+                        p,
+                        &format!("tool_{i}"),
+                        &format!("Tool number {i}"),
+                        json!({"type": "object", "properties": {"arg": {"type": "string"}}}),
+                    )
                 })
                 .collect();
             body
@@ -210,11 +259,20 @@ fn generate(g: &Value, p: Protocol) -> Vec<u8> {
         "huge_schema" => {
             let description = "d".repeat(n("description"));
             let properties: serde_json::Map<String, Value> = (0..n("properties"))
-                .map(|i| (format!("p{i}"), json!({"type": "string", "description": description})))
+                .map(|i| {
+                    (
+                        format!("p{i}"),
+                        json!({"type": "string", "description": description}),
+                    )
+                })
                 .collect();
             let mut body = hello(p, say("hi"));
-            body["tools"] = json!([tool(p, "big", "Big schema",
-                json!({"type": "object", "properties": properties}))]);
+            body["tools"] = json!([tool(
+                p,
+                "big",
+                "Big schema",
+                json!({"type": "object", "properties": properties})
+            )]);
             body
         }
         "deep_schema" => {
@@ -227,16 +285,23 @@ fn generate(g: &Value, p: Protocol) -> Vec<u8> {
             body
         }
         "nested_tool_results" => {
-            assert_eq!(p, Protocol::Claude, "nested tool results are a Claude shape");
+            assert_eq!(
+                p,
+                Protocol::Claude,
+                "nested tool results are a Claude shape"
+            );
             let mut block = json!({"type": "text", "text": "innermost"});
             for i in 0..n("depth") {
                 block = json!({"type": "tool_result", "tool_use_id": format!("t{i}"), "content": [block]});
             }
-            hello(p, json!([
-                {"role": "user", "content": "run"},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "t0", "name": "f", "input": {}}]},
-                {"role": "user", "content": [block]}
-            ]))
+            hello(
+                p,
+                json!([
+                    {"role": "user", "content": "run"},
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": "t0", "name": "f", "input": {}}]},
+                    {"role": "user", "content": [block]}
+                ]),
+            )
         }
         "deep_json" => {
             let depth = n("depth");
@@ -245,10 +310,16 @@ fn generate(g: &Value, p: Protocol) -> Vec<u8> {
                 "top" => nest,
                 // A field the request types read as any JSON value.
                 "known" => match p {
-                    Protocol::Claude => format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"metadata":{nest}}}"#),
-                    Protocol::OpenAi => format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"tool_choice":{nest}}}"#),
+                    Protocol::Claude => format!(
+                        r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"metadata":{nest}}}"#
+                    ),
+                    Protocol::OpenAi => format!(
+                        r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"tool_choice":{nest}}}"#
+                    ),
                 },
-                "unknown" => format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"whatever":{nest}}}"#),
+                "unknown" => format!(
+                    r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"whatever":{nest}}}"#
+                ),
                 other => panic!("deep_json at {other}"),
             };
             return text.into_bytes();
@@ -272,7 +343,9 @@ fn generate(g: &Value, p: Protocol) -> Vec<u8> {
         }
         "many_images" => with_images(
             p,
-            (0..n("count")).map(|_| image(p, "image/png", "iVBORw0KGgo=")).collect(),
+            (0..n("count"))
+                .map(|_| image(p, "image/png", "iVBORw0KGgo="))
+                .collect(),
         ),
         "form" => return format!("key={}", "k".repeat(n("bytes"))).into_bytes(),
         other => panic!("unknown generator {other}"),
@@ -299,13 +372,21 @@ fn targets(case: &Value) -> Vec<Target> {
             let (route, path, protocol) = match r.as_str().unwrap() {
                 "messages" => ("messages", "/v1/messages", Protocol::Claude),
                 "messages_alias" => ("messages_alias", "/v1/v1/messages", Protocol::Claude),
-                "count_tokens" => ("count_tokens", "/v1/messages/count_tokens", Protocol::Claude),
+                "count_tokens" => (
+                    "count_tokens",
+                    "/v1/messages/count_tokens",
+                    Protocol::Claude,
+                ),
                 "chat" => ("chat", "/v1/chat/completions", Protocol::OpenAi),
                 "chat_alias" => ("chat_alias", "/v1/v1/chat/completions", Protocol::OpenAi),
                 "raw" => {
                     let path = case["path"].as_str().unwrap();
                     let openai = path.starts_with("/v1/models") || path.starts_with("/v1/chat");
-                    let p = if openai { Protocol::OpenAi } else { Protocol::Claude };
+                    let p = if openai {
+                        Protocol::OpenAi
+                    } else {
+                        Protocol::Claude
+                    };
                     return Target {
                         route: "raw",
                         path: path.to_owned(),
@@ -343,7 +424,11 @@ fn body_of(case: &Value, p: Protocol) -> Vec<u8> {
         Protocol::Claude => "claude",
         Protocol::OpenAi => "openai",
     };
-    serde_json::to_vec(b.get(key).unwrap_or_else(|| panic!("{case}: no {key} body"))).unwrap()
+    serde_json::to_vec(
+        b.get(key)
+            .unwrap_or_else(|| panic!("{case}: no {key} body")),
+    )
+    .unwrap()
 }
 
 fn expectation<'a>(case: &'a Value, route: &str) -> &'a Value {
@@ -371,7 +456,11 @@ fn check_error(what: &str, p: Protocol, status: u16, body: &Value, contains: &st
             assert_eq!(body["type"], "error", "{what}: {body}");
             assert_eq!(body["error"]["type"], kind, "{what}: {body}");
             assert_eq!(body.as_object().unwrap().len(), 2, "{what}: {body}");
-            assert_eq!(body["error"].as_object().unwrap().len(), 2, "{what}: {body}");
+            assert_eq!(
+                body["error"].as_object().unwrap().len(),
+                2,
+                "{what}: {body}"
+            );
             body["error"]["message"].as_str().unwrap()
         }
         Protocol::OpenAi => {
@@ -418,7 +507,9 @@ fn check_headers(what: &str, a: &Answer) {
             "{what}: control character in header {name}"
         );
         assert!(
-            !String::from_utf8_lossy(value).to_ascii_lowercase().contains("injected"),
+            !String::from_utf8_lossy(value)
+                .to_ascii_lowercase()
+                .contains("injected"),
             "{what}: hostile text echoed in header {name}: {:?}",
             String::from_utf8_lossy(value)
         );
@@ -472,14 +563,31 @@ fn run_case(s: &Setup, case: &Value, t: &Target) {
         head.push_str(&auth_head(s, t.protocol));
     }
     for h in case["headers"].as_array().into_iter().flatten() {
-        head.push_str(&format!("{}: {}\r\n", h[0].as_str().unwrap(), h[1].as_str().unwrap()));
+        head.push_str(&format!(
+            "{}: {}\r\n",
+            h[0].as_str().unwrap(),
+            h[1].as_str().unwrap()
+        ));
     }
     if let Some(raw) = case["raw_headers"].as_str() {
         head.push_str(raw);
     }
     let before = s.fake.chat_calls();
     let started = Instant::now();
-    let answer = send(&s.addr, &t.method, &t.path, &head, body_of(case, t.protocol));
+    let transfer = match case["transfer"].as_str() {
+        None => Transfer::Length,
+        Some("chunked") => Transfer::Chunked,
+        Some("raw_chunked") => Transfer::RawChunked,
+        Some(other) => panic!("{what}: transfer {other}"),
+    };
+    let answer = send_as(
+        &s.addr,
+        &t.method,
+        &t.path,
+        &head,
+        body_of(case, t.protocol),
+        transfer,
+    );
     let took = started.elapsed();
     let status = expect["status"].as_u64().unwrap() as u16;
     assert_eq!(
@@ -498,14 +606,21 @@ fn run_case(s: &Setup, case: &Value, t: &Target) {
         // Rejected by the HTTP parser before any route: no body to shape.
     } else if expect["html"].as_bool().unwrap_or(false) {
         let body = String::from_utf8_lossy(&answer.body);
-        assert!(body.starts_with("<!doctype html>") || body.starts_with("<!DOCTYPE html>"), "{what}: {body}");
+        assert!(
+            body.starts_with("<!doctype html>") || body.starts_with("<!DOCTYPE html>"),
+            "{what}: {body}"
+        );
     } else if status >= 400 {
         check_error(&what, t.protocol, status, &answer.json(), contains);
     } else {
         check_success(&what, t.route, &answer.json());
     }
     let calls = s.fake.chat_calls() - before;
-    let upstream = status == 200 && matches!(t.route, "messages" | "messages_alias" | "chat" | "chat_alias");
+    let upstream = status == 200
+        && matches!(
+            t.route,
+            "messages" | "messages_alias" | "chat" | "chat_alias"
+        );
     if !upstream {
         assert_eq!(calls, 0, "{what}: reached Amazon Q");
         return;
@@ -535,8 +650,19 @@ fn corpus() -> Vec<Value> {
 fn normal_request(s: &Setup) -> Duration {
     let started = Instant::now();
     let body = serde_json::to_vec(&hello(Protocol::Claude, say("still there?"))).unwrap();
-    let answer = send(&s.addr, "POST", "/v1/messages", &auth_head(s, Protocol::Claude), body);
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let answer = send(
+        &s.addr,
+        "POST",
+        "/v1/messages",
+        &auth_head(s, Protocol::Claude),
+        body,
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     assert_eq!(answer.json()["type"], "message");
     started.elapsed()
 }
@@ -549,10 +675,15 @@ fn every_hostile_case_gets_its_documented_answer_and_the_server_stays_well() {
     let mut names = std::collections::HashSet::new();
     let mut failures = Vec::new();
     for case in &cases {
-        assert!(names.insert(case["name"].as_str().unwrap()), "duplicate {}", case["name"]);
+        assert!(
+            names.insert(case["name"].as_str().unwrap()),
+            "duplicate {}",
+            case["name"]
+        );
         for t in targets(case) {
             // Every case runs, and all failures are reported together.
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(&s, case, &t)));
+            let run =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(&s, case, &t)));
             if let Err(e) = run {
                 let message = e
                     .downcast_ref::<String>()
@@ -563,10 +694,22 @@ fn every_hostile_case_gets_its_documented_answer_and_the_server_stays_well() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     let took = normal_request(&s);
-    assert!(took < QUICK, "a normal request took {took:?} after the corpus");
-    assert!(s.server.log().lines().all(|l| !l.contains("panicked")), "{}", s.server.log());
+    assert!(
+        took < QUICK,
+        "a normal request took {took:?} after the corpus"
+    );
+    assert!(
+        s.server.log().lines().all(|l| !l.contains("panicked")),
+        "{}",
+        s.server.log()
+    );
     let health = send(&s.addr, "GET", "/health", "", Vec::new());
     assert_eq!(health.status, 200);
 }
@@ -589,12 +732,16 @@ fn large_hostile_requests_do_not_hold_up_a_normal_one() {
             let case = cases.iter().find(|c| c["name"] == name).unwrap();
             let (addr, head) = (&s.addr, auth_head(&s, Protocol::Claude));
             let body = body_of(case, Protocol::Claude);
-            handles.push(scope.spawn(move || send(addr, "POST", "/v1/messages", &head, body).status));
+            handles
+                .push(scope.spawn(move || send(addr, "POST", "/v1/messages", &head, body).status));
         }
         // While they are in flight.
         std::thread::sleep(Duration::from_millis(50));
         let took = normal_request(&s);
-        assert!(took < QUICK, "a normal request took {took:?} beside the large ones");
+        assert!(
+            took < QUICK,
+            "a normal request took {took:?} beside the large ones"
+        );
         let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(statuses, [200, 200, 200, 413, 400]);
     });
