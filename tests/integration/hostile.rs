@@ -753,7 +753,8 @@ fn large_hostile_requests_do_not_hold_up_a_normal_one() {
 #[test]
 fn fuzz_corpora_and_crash_reproducers_replay_cleanly() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let targets: [(&str, fn(&[u8])); 3] = [
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 3] = [
         ("eventstream", amq2api::q::eventstream::fuzz_one),
         ("claude_request", amq2api::claude::request::fuzz_one),
         ("openai_request", amq2api::openai::request::fuzz_one),
