@@ -968,7 +968,7 @@ _amq2api() {
             return 0
             ;;
         amq2api__subcmd__serve)
-            opts="-v -h -V --host --port --workers --default-model --ping-interval --metrics-public --shutdown-timeout --request-timeout --model-map --api-endpoint --dialect --token-endpoint --social-token-endpoint --user-agent --amz-user-agent --origin --connect-timeout --idle-timeout --refresh-margin --strategy --max-accounts-per-request --throttle-backoff --throttle-backoff-max --failure-threshold --failure-window --failure-cooldown --denied-cooldown --key-rpm --key-concurrency --database --verbose --help --version"
+            opts="-v -h -V --host --port --workers --default-model --ping-interval --metrics-public --shutdown-timeout --request-timeout --model-map --max-body-bytes --api-endpoint --dialect --token-endpoint --social-token-endpoint --user-agent --amz-user-agent --origin --connect-timeout --idle-timeout --refresh-margin --strategy --max-accounts-per-request --throttle-backoff --throttle-backoff-max --failure-threshold --failure-window --failure-cooldown --denied-cooldown --key-rpm --key-concurrency --database --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1003,6 +1003,10 @@ _amq2api() {
                     return 0
                     ;;
                 --model-map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-body-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[amq2api] = {|@words|
             cand --shutdown-timeout 'Seconds in-flight requests (long streams too) may take to finish after SIGTERM/SIGINT'
             cand --request-timeout 'Seconds a client has for its request''s headers, and again for its body; a slower request is answered 408 and its connection closed'
             cand --model-map 'Extra model aliases, `from=to,from2=to2` (checked before the built-in table)'
+            cand --max-body-bytes 'Largest request body in bytes; a larger one is answered 413 in the client''s protocol (the default, 160 MiB, fits Claude Code''s largest requests: many base64 images)'
             cand --api-endpoint 'Chat endpoint [default: https://q.{region}.amazonaws.com/, region from the profile ARN]'
             cand --dialect 'Wire style of the chat call: a = AWS-JSON RPC (Amazon Q CLI), b = REST (Kiro)'
             cand --token-endpoint 'AWS SSO-OIDC token endpoint [default: https://oidc.{account region}.amazonaws.com/token]'

@@ -41,6 +41,7 @@ complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l ping-interval 
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l shutdown-timeout -d 'Seconds in-flight requests (long streams too) may take to finish after SIGTERM/SIGINT' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l request-timeout -d 'Seconds a client has for its request\'s headers, and again for its body; a slower request is answered 408 and its connection closed' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l model-map -d 'Extra model aliases, `from=to,from2=to2` (checked before the built-in table)' -r
+complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l max-body-bytes -d 'Largest request body in bytes; a larger one is answered 413 in the client\'s protocol (the default, 160 MiB, fits Claude Code\'s largest requests: many base64 images)' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l api-endpoint -d 'Chat endpoint [default: https://q.{region}.amazonaws.com/, region from the profile ARN]' -r
 complete -c amq2api -n "__fish_amq2api_using_subcommand serve" -l dialect -d 'Wire style of the chat call: a = AWS-JSON RPC (Amazon Q CLI), b = REST (Kiro)' -r -f -a "a\t'AWS-JSON RPC: `POST /` with `X-Amz-Target` (what the Amazon Q CLI sends)'
 b\t'REST: `POST /generateAssistantResponse` (what Kiro sends)'"

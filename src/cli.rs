@@ -27,6 +27,7 @@ pub mod env {
     pub const MODEL_MAP: &str = "AMQ2API_MODEL_MAP";
     pub const PING_INTERVAL: &str = "AMQ2API_PING_INTERVAL";
     pub const METRICS_PUBLIC: &str = "AMQ2API_METRICS_PUBLIC";
+    pub const MAX_BODY_BYTES: &str = "AMQ2API_MAX_BODY_BYTES";
     pub const SHUTDOWN_TIMEOUT: &str = "AMQ2API_SHUTDOWN_TIMEOUT";
     pub const REQUEST_TIMEOUT: &str = "AMQ2API_REQUEST_TIMEOUT";
     pub const SEED_REFRESH_TOKEN: &str = "AMAZONQ_REFRESH_TOKEN";
@@ -163,6 +164,10 @@ pub struct ServeArgs {
     /// Extra model aliases, `from=to,from2=to2` (checked before the built-in table)
     #[arg(long, env = env::MODEL_MAP, default_value = "")]
     pub model_map: String,
+    /// Largest request body in bytes; a larger one is answered 413 in the client's protocol
+    /// (the default, 160 MiB, fits Claude Code's largest requests: many base64 images)
+    #[arg(long, value_name = "BYTES", env = env::MAX_BODY_BYTES, default_value_t = crate::http::MAX_BODY as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_body_bytes: u64,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     #[command(flatten)]

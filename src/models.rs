@@ -290,12 +290,12 @@ fn strip_version_suffix(name: &str) -> &str {
     if let Some(base) = name.strip_suffix("-latest") {
         return base;
     }
-    if name.len() > 9 {
-        let (base, date) = name.split_at(name.len() - 9);
-        let mut chars = date.chars();
-        let sep = chars.next();
-        if matches!(sep, Some('-') | Some('@')) && chars.all(|c| c.is_ascii_digit()) {
-            return base;
+    // Compared as bytes: the name may end in any UTF-8 (found by fuzzing), and slicing it 9
+    // bytes from the end could cut a character. The 9 bytes matched are ASCII, so the cut is safe.
+    if let Some(at) = name.len().checked_sub(9).filter(|&at| at > 0) {
+        let (sep, digits) = (name.as_bytes()[at], &name.as_bytes()[at + 1..]);
+        if matches!(sep, b'-' | b'@') && digits.iter().all(u8::is_ascii_digit) {
+            return &name[..at];
         }
     }
     name
@@ -526,5 +526,16 @@ mod tests {
         for (from, to) in table.iter().filter(|(f, _)| !f.contains('*')) {
             assert_eq!(&up(&map, from), to, "{from}");
         }
+    }
+
+    /// Found by fuzzing: a name whose ninth byte from the end is inside a character panicked.
+    #[test]
+    fn names_ending_in_any_utf8_resolve() {
+        let map = ModelMap::default();
+        for name in ["ctype=aude\u{357}ayku-5-5", "x\u{4d3}12345678", "é-20250929", "claude-ü-20250929"] {
+            assert!(map.resolve(name).is_ok(), "{name}");
+        }
+        assert_eq!(strip_version_suffix("claude-ü-20250929"), "claude-ü");
+        assert_eq!(strip_version_suffix("é-2025092"), "é-2025092");
     }
 }

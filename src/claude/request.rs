@@ -37,7 +37,8 @@
 //! 8. **Tool definitions** (`convert_tools`, `fix_tool_schema`): server tools (a `type` such
 //!    as `web_search_20250305`, or the exact names `web_search` / `websearch`) are dropped, and so
 //!    are their uses in history (Claude Code's own `WebSearch` client tool has a schema and is
-//!    kept). An empty description becomes the tool's name; a description over 10,000 characters
+//!    kept). An empty description becomes the tool's name (the upstream name when the client's
+//!    is blank); a description over 10,000 characters
 //!    is cut to 10,000 including a "[description truncated]" marker (the rest is dropped, not
 //!    moved into the prompt: the tool list is sent with every turn and the prompt would grow by
 //!    the same amount each time). Schemas: `type: "object"` at the top, `properties` an object,
@@ -51,8 +52,8 @@
 //! 10. **Tool input is an object** (`normalize_tool_input`): a string that parses as an object
 //!     becomes that object, anything else `{}`; top-level `""` keys are removed.
 //! 11. **Images** (`image_block`, `limit_images`): base64 png/jpeg/gif/webp (and `data:` URLs
-//!     of those) become image blocks; other formats, remote URLs and images over 10 MiB decoded
-//!     become a text note `[image omitted: …]`; images inside tool results move to that user
+//!     of those) become image blocks; other formats, remote URLs, data that is not valid base64
+//!     and images over 10 MiB decoded become a text note `[image omitted: …]`; images inside tool results move to that user
 //!     turn's images; at most 10 per request, the most recent kept.
 //! 12. **Thinking** (`thinking_tags`): earlier assistant `thinking` blocks are re-sent as
 //!     `<thinking>…</thinking>` text before the visible text (redacted thinking is dropped).
@@ -539,6 +540,10 @@ fn image_block(source: &ClaudeImageSource, repairs: &mut Repairs) -> Result<Imag
         repairs.note("drop_oversized_images");
         return Err("[image omitted: larger than 10 MiB]".to_owned());
     }
+    if !is_base64(data) {
+        repairs.note("drop_unsupported_images");
+        return Err("[image omitted: the image data is not valid base64]".to_owned());
+    }
     Ok(ImageBlock {
         format,
         source: ImageSource::Bytes(data.to_owned()),
@@ -551,6 +556,21 @@ fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     let (meta, data) = rest.split_once(',')?;
     let media_type = meta.strip_suffix(";base64")?;
     Some((media_type, data))
+}
+
+/// Whether `b64` is standard base64 (RFC 4648 alphabet, no whitespace, padding optional but
+/// only at the end): what the service's blob decoder takes. Anything else would make Amazon Q
+/// reject the whole request, so the image becomes a note instead (rule 11).
+fn is_base64(b64: &str) -> bool {
+    let body = b64.trim_end_matches('=');
+    let padding = b64.len() - body.len();
+    !body.is_empty()
+        && padding <= 2
+        && body.len() % 4 != 1
+        && (padding == 0 || b64.len() % 4 == 0)
+        && body
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
 }
 
 /// Decoded size of standard base64 text, from its length.
@@ -933,7 +953,12 @@ fn convert_tools(defs: &[ToolDef], names: &mut ToolNames, repairs: &mut Repairs)
             Some(d) if !d.trim().is_empty() => d.to_owned(),
             _ => {
                 repairs.note("tool_description_from_name");
-                def.name.clone()
+                // A blank client name describes nothing: the upstream name is never blank.
+                if def.name.trim().is_empty() {
+                    name.clone()
+                } else {
+                    def.name.clone()
+                }
             }
         };
         let description = truncate_description(description, repairs);
@@ -1218,6 +1243,14 @@ pub fn check_history_rules(req: &GenerateAssistantResponseRequest) -> Result<(),
             }
             ChatRef::User(u) => {
                 images += u.images.len();
+                for image in &u.images {
+                    let ImageSource::Bytes(data) = &image.source;
+                    if !is_base64(data) || decoded_len(data) > MAX_IMAGE_BYTES {
+                        return Err(format!(
+                            "{at}: an image is not valid base64 of at most 10 MiB"
+                        ));
+                    }
+                }
                 let results = user_results(u);
                 if u.content.is_empty() && results.is_empty() {
                     return Err(format!("{at}: empty user content without toolResults"));
@@ -1275,6 +1308,37 @@ fn valid_tool_name(name: &str) -> bool {
     name.len() <= MAX_TOOL_NAME_CHECK
         && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Checks one arbitrary input end to end, panicking on any broken promise: used by the
+/// `claude_request` fuzz target (`fuzz/`) and by the test that replays its committed corpus.
+/// `data` is read as a JSON [`MessagesRequest`] (not JSON or not that shape: nothing to check);
+/// [`build`] must not panic, and whenever it succeeds its body must satisfy
+/// [`check_history_rules`] and serialize. The local token count (`count_tokens`) must not panic
+/// either.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    if let Ok(req) = serde_json::from_slice::<MessagesRequest>(data) {
+        check_build(&req);
+    }
+}
+
+/// The [`fuzz_one`] checks for a request already parsed (the OpenAI harness converts first).
+#[doc(hidden)]
+pub fn check_build(req: &MessagesRequest) {
+    let models = ModelMap::default();
+    let opts = BuildOptions {
+        origin: "CLI",
+        models: &models,
+        conversation_id: Some("fuzz".to_owned()),
+    };
+    let _ = crate::claude::count::input_tokens(req);
+    if let Ok(built) = build(req, &opts) {
+        if let Err(e) = check_history_rules(&built.request) {
+            panic!("the builder broke a history rule: {e}");
+        }
+        serde_json::to_vec(&built.request).expect("a built request serializes");
+    }
 }
 
 #[cfg(test)]
@@ -2441,5 +2505,234 @@ mod tests {
                 .collect::<Vec<_>>());
         });
         assert!(e.contains("11 images"), "{e}");
+    }
+
+    /// Property tests: arbitrary requests, built from small pools of ids, names, texts and
+    /// schemas so that collisions (duplicate ids, unpaired results, clashing names) are common.
+    mod properties {
+        use super::*;
+        use crate::claude::types::System;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(String::new()),
+                Just("  \n".to_owned()),
+                Just("hi".to_owned()),
+                Just("<thinking>x</thinking>".to_owned()),
+                "\\PC{0,12}",
+            ]
+        }
+
+        fn id() -> impl Strategy<Value = String> {
+            prop_oneof![Just("t0"), Just("t1"), Just("t2"), Just(""), Just("T0")]
+                .prop_map(str::to_owned)
+        }
+
+        fn tool_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("run".to_owned()),
+                Just("Run".to_owned()),
+                Just("read.file".to_owned()),
+                Just("mcp__server__do-it".to_owned()),
+                Just("web_search".to_owned()),
+                Just(String::new()),
+                Just("9lives".to_owned()),
+                Just("x".repeat(80)),
+                "\\PC{0,8}",
+            ]
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                Just(json!({})),
+                Just(json!({"": 1, "a": [1, {"b": null}]})),
+                Just(json!("{\"cmd\":\"ls\"}")),
+                Just(json!("not json")),
+                Just(json!([1, 2])),
+                Just(json!(3.5)),
+            ]
+        }
+
+        fn schema() -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![
+                Just(None),
+                Just(Some(
+                    json!({"type": "object", "properties": {"a": {"type": "string"}}})
+                )),
+                Just(Some(
+                    json!({"type": "array", "properties": [], "required": "a"})
+                )),
+                Just(Some(
+                    json!({"properties": {"a": {"type": ["string", "null"], "properties": 3, "required": [1, "x"]}}})
+                )),
+                Just(Some(json!("schema"))),
+                Just(Some(
+                    json!({"type": "object", "properties": {"n": {"type": "object", "properties": {"m": {"items": {"type": 7}}}}}})
+                )),
+            ]
+        }
+
+        fn image_source() -> impl Strategy<Value = ClaudeImageSource> {
+            let media = prop_oneof![
+                Just("image/png"),
+                Just("image/JPEG"),
+                Just("application/pdf"),
+                Just("")
+            ];
+            let data = prop_oneof![
+                Just("iVBORw0KGgo="),
+                Just("R0lGOD=="),
+                Just("abc"),
+                Just("a"),
+                Just("%%%"),
+                Just("")
+            ];
+            prop_oneof![
+                (media, data).prop_map(|(m, d)| ClaudeImageSource::Base64 {
+                    media_type: m.to_owned(),
+                    data: d.to_owned()
+                }),
+                prop_oneof![
+                    Just("https://x/y.png"),
+                    Just("data:image/png;base64,iVBORw0KGgo="),
+                    Just("data:text/plain,hi"),
+                    Just("data:")
+                ]
+                .prop_map(|u| ClaudeImageSource::Url { url: u.to_owned() }),
+                Just(ClaudeImageSource::Other),
+            ]
+        }
+
+        fn leaf_block() -> impl Strategy<Value = ContentBlock> {
+            prop_oneof![
+                text().prop_map(|text| ContentBlock::Text { text }),
+                image_source().prop_map(|source| ContentBlock::Image { source }),
+                (text(), proptest::option::of(text())).prop_map(|(thinking, signature)| {
+                    ContentBlock::Thinking {
+                        thinking,
+                        signature,
+                    }
+                }),
+                text().prop_map(|data| ContentBlock::RedactedThinking { data }),
+                Just(ContentBlock::Other),
+            ]
+        }
+
+        fn block() -> impl Strategy<Value = ContentBlock> {
+            let result_content = prop_oneof![
+                Just(None),
+                text().prop_map(|t| Some(ToolResultContent::Text(t))),
+                proptest::collection::vec(leaf_block(), 0..3)
+                    .prop_map(|b| Some(ToolResultContent::Blocks(b))),
+            ];
+            prop_oneof![
+                3 => leaf_block(),
+                2 => (id(), tool_name(), json_value()).prop_map(|(id, name, input)| ContentBlock::ToolUse { id, name, input }),
+                2 => (id(), result_content, proptest::option::of(any::<bool>()))
+                    .prop_map(|(tool_use_id, content, is_error)| ContentBlock::ToolResult { tool_use_id, content, is_error }),
+            ]
+        }
+
+        fn message() -> impl Strategy<Value = Message> {
+            let role = prop_oneof![4 => Just(Role::User), 4 => Just(Role::Assistant), 1 => Just(Role::System)];
+            let content = prop_oneof![
+                text().prop_map(Content::Text),
+                proptest::collection::vec(block(), 0..4).prop_map(Content::Blocks),
+            ];
+            (role, content).prop_map(|(role, content)| Message { role, content })
+        }
+
+        fn tool_def() -> impl Strategy<Value = ToolDef> {
+            let kind = prop_oneof![4 => Just(None), 1 => Just(Some("web_search_20250305".to_owned())), 1 => Just(Some("custom".to_owned()))];
+            (tool_name(), proptest::option::of(text()), schema(), kind).prop_map(
+                |(name, description, input_schema, kind)| ToolDef {
+                    name,
+                    description,
+                    input_schema,
+                    kind,
+                },
+            )
+        }
+
+        pub(crate) fn request() -> impl Strategy<Value = MessagesRequest> {
+            let model = prop_oneof![
+                Just("claude-sonnet-4-5"),
+                Just("claude-opus-4-1-thinking"),
+                Just("gpt-4o"),
+                Just("claude-haiku-4.5")
+            ];
+            let system = prop_oneof![
+                Just(None),
+                text().prop_map(|t| Some(System::Text(t))),
+                proptest::collection::vec(leaf_block(), 0..3).prop_map(|b| Some(System::Blocks(b))),
+            ];
+            let thinking = prop_oneof![
+                Just(None),
+                proptest::option::of(0u64..100_000).prop_map(|b| Some(ThinkingConfig {
+                    kind: "enabled".into(),
+                    budget_tokens: b
+                })),
+                Just(Some(ThinkingConfig {
+                    kind: "adaptive".into(),
+                    budget_tokens: None
+                })),
+                Just(Some(ThinkingConfig {
+                    kind: "disabled".into(),
+                    budget_tokens: None
+                })),
+            ];
+            (
+                model,
+                proptest::collection::vec(message(), 0..10),
+                system,
+                proptest::collection::vec(tool_def(), 0..4),
+                thinking,
+            )
+                .prop_map(|(model, messages, system, tools, thinking)| {
+                    MessagesRequest {
+                        model: model.to_owned(),
+                        messages,
+                        system,
+                        max_tokens: Some(100),
+                        stream: false,
+                        tools,
+                        tool_choice: None,
+                        thinking,
+                        metadata: None,
+                        stop_sequences: None,
+                        temperature: None,
+                        top_p: None,
+                        top_k: None,
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+            /// Never a panic; a success satisfies every history rule and is deterministic.
+            #[test]
+            fn arbitrary_requests_build_within_the_rules(req in request()) {
+                let models = ModelMap::default();
+                let opts = BuildOptions { origin: "CLI", models: &models, conversation_id: Some("c".into()) };
+                match build(&req, &opts) {
+                    Ok(built) => {
+                        prop_assert_eq!(check_history_rules(&built.request), Ok(()));
+                        let again = build(&req, &opts).unwrap();
+                        prop_assert_eq!(&again.request, &built.request);
+                    }
+                    Err(BuildError::Invalid(message)) => prop_assert!(!message.is_empty()),
+                }
+            }
+
+            /// The same through the JSON a client sends, and the fuzz harness's own checks.
+            #[test]
+            fn arbitrary_requests_survive_the_json_round_trip(req in request()) {
+                let bytes = serde_json::to_vec(&req).unwrap();
+                fuzz_one(&bytes);
+            }
+        }
     }
 }

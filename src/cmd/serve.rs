@@ -34,6 +34,7 @@ pub fn run(database: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut state = AppState::new(pool, upstream, models);
     state.ping_every = Duration::from_secs(args.ping_interval);
     state.metrics_public = args.metrics_public;
+    state.max_body = usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX);
     let grace = Duration::from_secs(args.shutdown_timeout);
     state.accounts = Arc::new(Roster::new(pool_config(&args.pool)));
     state.keys = Arc::new(KeyTable::new(KeyDefaults {

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::auth::ClientKey;
-use super::{read_body, AppState, MAX_BODY};
+use super::{read_body, AppState};
 use crate::error::ApiError;
 use crate::openai::error::OpenAiError;
 use crate::openai::request::convert;
@@ -17,7 +17,7 @@ pub async fn create_chat_completion(
     key: ClientKey,
     payload: web::Payload,
 ) -> Result<HttpResponse, OpenAiError> {
-    let body = read_body(payload, MAX_BODY).await?;
+    let body = read_body(payload, state.max_body).await?;
     if body.is_empty() {
         return Err(ApiError::InvalidRequest("the request body is empty".into()).into());
     }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::auth::{ClientKey, Unmetered};
-use super::{read_body, AppState, MAX_BODY};
+use super::{read_body, AppState};
 use crate::claude::error::ClaudeError;
 use crate::claude::types::MessagesRequest;
 use crate::error::ApiError;
@@ -26,7 +26,7 @@ pub async fn create_message(
     key: ClientKey,
     payload: web::Payload,
 ) -> Result<HttpResponse, ClaudeError> {
-    let body = read_body(payload, MAX_BODY).await?;
+    let body = read_body(payload, state.max_body).await?;
     let req = parse(&body)?;
     let call = Call {
         endpoint: "/v1/messages",
@@ -41,11 +41,22 @@ pub async fn create_message(
 /// Answered here, never upstream: Claude Code sends dozens of these a second, so they do not
 /// count against the key's limits.
 pub async fn count_tokens(
+    state: web::Data<AppState>,
     _key: Unmetered,
     payload: web::Payload,
 ) -> Result<HttpResponse, ClaudeError> {
-    let body = read_body(payload, MAX_BODY).await?;
+    let body = read_body(payload, state.max_body).await?;
     let req = parse(&body)?;
+    // What `/v1/messages` would refuse before building anything is refused here too.
+    state
+        .models
+        .resolve(&req.model)
+        .map_err(ApiError::InvalidRequest)?;
+    if req.messages.is_empty() {
+        return Err(
+            ApiError::InvalidRequest("messages: at least one message is required".into()).into(),
+        );
+    }
     // Off the async workers: a cold 100k-token count takes tens of milliseconds.
     let tokens = web::block(move || crate::claude::count::input_tokens(&req))
         .await

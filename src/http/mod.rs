@@ -26,7 +26,8 @@ use crate::q::config::UpstreamConfig;
 use crate::q::token::Refresher;
 use crate::usage::UsageLog;
 
-/// Largest request body: ten 10 MiB images in base64 plus the conversation.
+/// Default largest request body (`serve --max-body-bytes`): ten 10 MiB images in base64 plus
+/// the conversation.
 pub const MAX_BODY: usize = 160 * 1024 * 1024;
 
 /// What every worker shares.
@@ -44,6 +45,8 @@ pub struct AppState {
     pub usage: Arc<UsageLog>,
     /// `/metrics` without an admin key.
     pub metrics_public: bool,
+    /// Largest request body on the API routes; a larger one is a 413 (`serve --max-body-bytes`).
+    pub max_body: usize,
     /// Becomes `true` when the shutdown grace period is over: open streams end with an error.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// The account pool in memory (`crate::watch` keeps it in step with the database).
@@ -67,6 +70,7 @@ impl AppState {
             ping_every: std::time::Duration::from_secs(15),
             key_touches: Default::default(),
             metrics_public: false,
+            max_body: MAX_BODY,
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             accounts: Arc::new(crate::pick::Roster::new(Default::default())),
             keys: Arc::new(auth::KeyTable::new(Default::default())),

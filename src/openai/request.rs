@@ -439,6 +439,19 @@ fn json_instruction(format: &ResponseFormat) -> Result<Option<String>, BuildErro
     }
 }
 
+/// Checks one arbitrary input end to end, panicking on any broken promise: used by the
+/// `openai_request` fuzz target (`fuzz/`) and by the test that replays its committed corpus.
+/// `data` is read as a JSON [`ChatRequest`]; [`convert`] must not panic, and whenever it succeeds
+/// the Claude request goes through [`crate::claude::request::check_build`].
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    if let Ok(req) = serde_json::from_slice::<ChatRequest>(data) {
+        if let Ok(converted) = convert(req) {
+            crate::claude::request::check_build(&converted.claude);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,5 +746,164 @@ mod tests {
                 ContentBlock::Text { text: "no".into() },
             ])
         );
+    }
+
+    /// Property tests: arbitrary Chat Completions requests as JSON, from small pools of roles,
+    /// ids, names and contents so that unanswered calls, stray tool messages and legacy
+    /// functions meet often.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(json!("")),
+                Just(json!("hi")),
+                Just(Value::Null),
+                "\\PC{0,10}".prop_map(Value::String),
+            ]
+        }
+
+        fn part() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                text().prop_map(|t| json!({"type": "text", "text": t})),
+                prop_oneof![
+                    Just("data:image/png;base64,iVBORw0KGgo="),
+                    Just("data:image/webp;base64,%%%"),
+                    Just("data:text/plain,hi"),
+                    Just("https://example.com/a.png"),
+                    Just("data:"),
+                    Just("é"),
+                ]
+                .prop_map(|u| json!({"type": "image_url", "image_url": {"url": u}})),
+                Just(json!({"type": "refusal", "refusal": "no"})),
+                Just(json!({"type": "input_audio"})),
+            ]
+        }
+
+        fn content() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                text(),
+                proptest::collection::vec(part(), 0..3).prop_map(Value::from)
+            ]
+        }
+
+        fn name() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(json!("f")),
+                Just(json!("g.h")),
+                Just(json!("")),
+                Just(json!("web_search"))
+            ]
+        }
+
+        fn id() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(json!("c0")),
+                Just(json!("c1")),
+                Just(json!("")),
+                Just(Value::Null)
+            ]
+        }
+
+        fn arguments() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(json!("{}")),
+                Just(json!("{\"a\":1}")),
+                Just(json!("")),
+                Just(json!("[1]")),
+                Just(json!({"a": 1})),
+                Just(Value::Null),
+            ]
+        }
+
+        fn message() -> impl Strategy<Value = Value> {
+            let role = prop_oneof![
+                Just("system"),
+                Just("developer"),
+                Just("user"),
+                Just("user"),
+                Just("assistant"),
+                Just("assistant"),
+                Just("tool"),
+                Just("function"),
+                Just("bot"),
+            ];
+            let call = (id(), name(), arguments())
+                .prop_map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}));
+            (
+                role,
+                content(),
+                proptest::collection::vec(call, 0..3),
+                id(),
+                proptest::option::of(name()),
+                proptest::option::of((name(), arguments())),
+                proptest::option::of(text()),
+            )
+                .prop_map(
+                    |(role, content, calls, tool_call_id, name, legacy, reasoning)| {
+                        let mut m = json!({"role": role, "content": content});
+                        if role == "assistant" && !calls.is_empty() {
+                            m["tool_calls"] = Value::from(calls);
+                        }
+                        if role == "tool" {
+                            m["tool_call_id"] = tool_call_id;
+                        }
+                        if let Some(name) = name {
+                            m["name"] = name;
+                        }
+                        if let (Some((n, a)), "assistant") = (legacy, role) {
+                            m["function_call"] = json!({"name": n, "arguments": a});
+                        }
+                        if let Some(r) = reasoning {
+                            m["reasoning_content"] = r;
+                        }
+                        m
+                    },
+                )
+        }
+
+        fn request() -> impl Strategy<Value = Value> {
+            let tool = (
+                name(),
+                prop_oneof![
+                    Just(Value::Null),
+                    Just(json!({"type": "object"})),
+                    Just(json!({"properties": 3}))
+                ],
+            )
+                .prop_map(
+                    |(n, p)| json!({"type": "function", "function": {"name": n, "parameters": p}}),
+                );
+            (
+                prop_oneof![Just("gpt-4o"), Just("claude-sonnet-4-5-thinking"), Just("o3")],
+                proptest::collection::vec(message(), 0..10),
+                proptest::collection::vec(tool, 0..3),
+                prop_oneof![Just(Value::Null), Just(json!("auto")), Just(json!("required")), Just(json!({"type": "function", "function": {"name": "f"}})), Just(json!(5))],
+                prop_oneof![Just(Value::Null), Just(json!("high")), Just(json!("none")), Just(json!("bogus"))],
+                prop_oneof![Just(Value::Null), Just(json!({"type": "json_object"})), Just(json!({"type": "json_schema", "json_schema": {"schema": {"type": "object"}}})), Just(json!({"type": "text"}))],
+                prop_oneof![Just(Value::Null), Just(json!(1)), Just(json!(2))],
+            )
+                .prop_map(|(model, messages, tools, choice, effort, format, n)| json!({
+                    "model": model, "messages": messages, "tools": tools, "tool_choice": choice,
+                    "reasoning_effort": effort, "response_format": format, "n": n,
+                }))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+            /// Never a panic; a conversion that succeeds builds (or is refused) within the rules.
+            #[test]
+            fn arbitrary_requests_convert_and_build_within_the_rules(body in request()) {
+                if let Ok(req) = serde_json::from_value::<ChatRequest>(body.clone()) {
+                    match convert(req) {
+                        Ok(converted) => crate::claude::request::check_build(&converted.claude),
+                        Err(BuildError::Invalid(message)) => prop_assert!(!message.is_empty()),
+                    }
+                }
+                fuzz_one(&serde_json::to_vec(&body).unwrap());
+            }
+        }
     }
 }

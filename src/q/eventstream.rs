@@ -358,6 +358,62 @@ fn parse_headers(block: Bytes) -> Result<Vec<(String, HeaderValue)>, FrameError>
     Ok(headers)
 }
 
+/// Checks one arbitrary input, panicking on any broken promise: used by the `eventstream` fuzz
+/// target (`fuzz/`) and by the test that replays its committed corpus. The first byte seeds the
+/// chunk sizes (1..=64 bytes), the rest is the body. Decoding never panics; the body fed in
+/// arbitrary chunks decodes to the same messages and the same outcome as the body fed whole;
+/// nothing stays buffered after an error; every decoded message goes through
+/// [`super::events::parse`]. The default decoder runs too, so a hostile length prefix meets the
+/// real limits (the fuzz run's `-malloc_limit_mb` catches an allocation past them).
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    let Some((&seed, body)) = data.split_first() else {
+        return;
+    };
+    let outcome = |decoder: &mut Decoder, sizes: &mut dyn FnMut() -> usize| {
+        let mut messages = Vec::new();
+        let mut rest = body;
+        let mut error = None;
+        while !rest.is_empty() && error.is_none() {
+            let n = sizes().clamp(1, rest.len());
+            decoder.feed(&rest[..n]);
+            rest = &rest[n..];
+            loop {
+                match decoder.next_message() {
+                    Ok(Some(m)) => {
+                        let _ = super::events::parse(&m);
+                        messages.push(m);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        assert_eq!(decoder.buffered(), 0, "a poisoned decoder keeps no bytes");
+                        assert_eq!(decoder.next_message(), Err(e.clone()), "errors are sticky");
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let end = match error {
+            Some(e) => Err(e),
+            None => decoder.finish(),
+        };
+        (messages, end)
+    };
+    let mut state = u32::from(seed) | 1;
+    let mut chunked = move || {
+        // xorshift: cheap, deterministic chunk sizes from the seed byte.
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state % 64) as usize + 1
+    };
+    let whole = outcome(&mut Decoder::with_limits(4096, 1024), &mut || usize::MAX);
+    let pieces = outcome(&mut Decoder::with_limits(4096, 1024), &mut chunked);
+    assert_eq!(whole, pieces, "chunking changed the decoding");
+    let _ = outcome(&mut Decoder::new(), &mut || usize::MAX);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1071,6 +1127,50 @@ mod tests {
             }
             prop_assert_eq!(decode_chunked(&body, chunk), messages.clone());
             prop_assert_eq!(decode_all(&body), messages);
+        }
+
+        /// Frames cut at arbitrary points (several cuts inside one prelude, empty chunks) decode
+        /// to the messages that were encoded.
+        #[test]
+        fn smithy_round_trip_with_arbitrary_cuts(
+            messages in proptest::collection::vec(arb_message(), 1..5),
+            cuts in proptest::collection::vec(0usize..40, 0..60),
+        ) {
+            let mut body = Vec::new();
+            for m in &messages {
+                body.extend(smithy_encode(&m.headers, &m.payload));
+            }
+            let mut decoder = Decoder::new();
+            let mut out = Vec::new();
+            let mut rest = &body[..];
+            for n in cuts.into_iter().chain(std::iter::once(usize::MAX)) {
+                let n = n.min(rest.len());
+                decoder.feed(&rest[..n]);
+                rest = &rest[n..];
+                while let Some(message) = decoder.next_message().unwrap() {
+                    out.push(message);
+                }
+            }
+            decoder.finish().unwrap();
+            prop_assert_eq!(out, messages);
+        }
+
+        /// The fuzz harness's checks hold for valid streams with one byte flipped anywhere.
+        #[test]
+        fn corrupted_streams_keep_the_fuzz_promises(
+            messages in proptest::collection::vec(arb_message(), 1..4),
+            seed in any::<u8>(),
+            flip in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let mut data = vec![seed];
+            for m in &messages {
+                data.extend(smithy_encode(&m.headers, &m.payload));
+            }
+            fuzz_one(&data);
+            let at = 1 + flip.index(data.len() - 1);
+            data[at] ^= 1 << bit;
+            fuzz_one(&data);
         }
     }
 }

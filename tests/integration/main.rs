@@ -24,6 +24,8 @@ mod fake_q_selftest;
 mod faults;
 /// completions/ and man/ match what `amq2api generate-files` writes now; man pages render.
 mod generated;
+/// Hostile input on every route (the corpus in tests/fixtures/hostile): exact 4xx, no 5xx, no crash.
+mod hostile;
 /// `serve` and `/v1/messages` over real HTTP against the fake Amazon Q.
 mod messages;
 /// `/v1/chat/completions` and `/v1/models` over real HTTP against the fake Amazon Q.
