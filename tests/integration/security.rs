@@ -25,39 +25,7 @@ use crate::support::{http, Response, Server, TestDir};
 
 /// One request without following redirects.
 fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Response {
-    let (method, url) = (method.to_owned(), url.to_owned());
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let body = body.map(str::to_owned);
-    actix_web::rt::System::new().block_on(async move {
-        let client = awc::Client::builder()
-            .disable_redirects()
-            .timeout(Duration::from_secs(30))
-            .finish();
-        let mut req = client.request(method.parse().unwrap(), &url);
-        for (k, v) in &headers {
-            req = req.insert_header((k.as_str(), v.as_str()));
-        }
-        let mut resp = match body {
-            Some(b) => req.send_body(b).await,
-            None => req.send().await,
-        }
-        .unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let bytes = resp.body().limit(16 * 1024 * 1024).await.unwrap();
-        Response {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    })
+    crate::support::http_no_redirect(method, url, headers, body)
 }
 
 /// Sends `head` (request line and headers, CRLF-separated, without the blank line) and `body`

@@ -232,8 +232,28 @@ impl Response {
     }
 }
 
-/// One HTTP request with awc (a fresh actix System per call).
+/// One HTTP request with awc (a fresh actix System per call), following redirects.
 pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> Response {
+    request(method, url, headers, body, true)
+}
+
+/// [`http`] without following redirects (sign-in and dashboard tests look at the 303 itself).
+pub fn http_no_redirect(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Response {
+    request(method, url, headers, body, false)
+}
+
+fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    follow_redirects: bool,
+) -> Response {
     let (method, url) = (method.to_owned(), url.to_owned());
     let headers: Vec<(String, String)> = headers
         .iter()
@@ -241,9 +261,11 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str
         .collect();
     let body = body.map(str::to_owned);
     actix_web::rt::System::new().block_on(async move {
-        let client = awc::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .finish();
+        let mut client = awc::Client::builder().timeout(std::time::Duration::from_secs(30));
+        if !follow_redirects {
+            client = client.disable_redirects();
+        }
+        let client = client.finish();
         let mut req = client.request(method.parse().unwrap(), &url);
         for (k, v) in &headers {
             req = req.insert_header((k.as_str(), v.as_str()));
