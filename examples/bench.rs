@@ -109,24 +109,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("bench: cargo build --release --bin amq2api");
         Some(gateway::build(manifest_dir)?)
     };
-    let binary = args.gateway.clone().unwrap_or_else(gateway::default_binary);
-    // Absolute: the gateway runs in the output folder.
-    let binary = std::fs::canonicalize(&binary).with_context(|| {
-        format!(
-            "{} does not exist (build it, or pass --gateway)",
-            binary.display()
-        )
-    })?;
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        binary
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new("target"))
-            .join("bench")
-    });
-    std::fs::create_dir_all(&out_dir)?;
-    // Absolute: the gateway runs in it, and takes the database path from here.
-    let out_dir = std::fs::canonicalize(&out_dir)?;
+    let (binary, out_dir) = gateway::locate(args.gateway.clone(), args.out.clone(), "bench")?;
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = !args.no_pin && cores >= 2 && which("taskset");

@@ -37,7 +37,6 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use bytes::Bytes;
 use clap::Parser;
 use serde_json::json;
@@ -194,22 +193,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("soak: cargo build --release --bin amq2api");
         gateway::build(manifest_dir)?;
     }
-    let binary = args.gateway.clone().unwrap_or_else(gateway::default_binary);
-    let binary = std::fs::canonicalize(&binary).with_context(|| {
-        format!(
-            "{} does not exist (build it, or pass --gateway)",
-            binary.display()
-        )
-    })?;
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        binary
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new("target"))
-            .join("soak")
-    });
-    std::fs::create_dir_all(&out_dir)?;
-    let out_dir = std::fs::canonicalize(&out_dir)?;
+    let (binary, out_dir) = gateway::locate(args.gateway.clone(), args.out.clone(), "soak")?;
     let nofile = stats::raise_nofile().unwrap_or(0);
     if (nofile as usize) < args.streams * 3 + 200 {
         eprintln!("soak: warning: the open-files limit is {nofile}; raise `ulimit -n`");

@@ -52,6 +52,33 @@ pub fn default_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/release/amq2api"))
 }
 
+/// The gateway binary (`--gateway`, else [`default_binary`]) and the output folder (`--out`,
+/// else `<target>/<folder>`), both made absolute: the gateway runs in the output folder and
+/// takes its database path from it. The folder is created.
+pub fn locate(
+    gateway: Option<PathBuf>,
+    out: Option<PathBuf>,
+    folder: &str,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let binary = gateway.unwrap_or_else(default_binary);
+    let binary = std::fs::canonicalize(&binary).with_context(|| {
+        format!(
+            "{} does not exist (build it, or pass --gateway)",
+            binary.display()
+        )
+    })?;
+    let out_dir = out.unwrap_or_else(|| {
+        binary
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("target"))
+            .join(folder)
+    });
+    std::fs::create_dir_all(&out_dir)?;
+    let out_dir = std::fs::canonicalize(&out_dir)?;
+    Ok((binary, out_dir))
+}
+
 /// The keys the bench uses: one for the traffic, an admin one for `/metrics`.
 pub struct Keys {
     pub user: String,
