@@ -532,7 +532,12 @@ mod tests {
     #[test]
     fn names_ending_in_any_utf8_resolve() {
         let map = ModelMap::default();
-        for name in ["ctype=aude\u{357}ayku-5-5", "x\u{4d3}12345678", "é-20250929", "claude-ü-20250929"] {
+        for name in [
+            "ctype=aude\u{357}ayku-5-5",
+            "x\u{4d3}12345678",
+            "é-20250929",
+            "claude-ü-20250929",
+        ] {
             assert!(map.resolve(name).is_ok(), "{name}");
         }
         assert_eq!(strip_version_suffix("claude-ü-20250929"), "claude-ü");
