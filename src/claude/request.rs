@@ -38,10 +38,9 @@
 //!    as `web_search_20250305`, or the exact names `web_search` / `websearch`) are dropped, and so
 //!    are their uses in history (Claude Code's own `WebSearch` client tool has a schema and is
 //!    kept). An empty description becomes the tool's name (the upstream name when the client's
-//!    is blank); a description over 10,000 characters
-//!    is cut to 10,000 including a "[description truncated]" marker (the rest is dropped, not
-//!    moved into the prompt: the tool list is sent with every turn and the prompt would grow by
-//!    the same amount each time). Schemas: `type: "object"` at the top, `properties` an object,
+//!    is blank); a description over 10,000 characters is cut to 10,000 including a
+//!    "[description truncated]" marker (the rest is dropped, not moved into the prompt: the tool
+//!    list is sent with every turn and the prompt would grow by the same amount each time). Schemas: `type: "object"` at the top, `properties` an object,
 //!    `required` an array of strings (anything else is removed), the same repairs in every nested
 //!    schema, a non-string `type` removed from nested schemas, and a missing schema becomes
 //!    `{"type":"object","properties":{}}`. Duplicate names (case-insensitive) keep the first.
@@ -2724,6 +2723,31 @@ mod tests {
                         prop_assert_eq!(&again.request, &built.request);
                     }
                     Err(BuildError::Invalid(message)) => prop_assert!(!message.is_empty()),
+                }
+            }
+
+            /// The size rule (14) cuts on character boundaries, keeps the head and the tail, and
+            /// stays within the limit whenever the limit has room for the marker. The fuzzer never
+            /// reaches the real limits (600,000 characters), so they are checked here small.
+            #[test]
+            fn head_and_tail_keeps_both_ends_within_the_limit(
+                text in "\\PC{0,120}",
+                max in 0usize..120,
+            ) {
+                let total = text.chars().count();
+                match head_and_tail(&text, max) {
+                    None => prop_assert!(total <= max),
+                    Some(cut) => {
+                        prop_assert!(total > max);
+                        let marker = format!("\n\n[… {total} characters omitted …]\n\n").chars().count();
+                        if max >= marker {
+                            prop_assert!(cut.chars().count() <= max, "{} > {}", cut.chars().count(), max);
+                        }
+                        let (head, tail) = cut.split_once("\n\n[… ").unwrap();
+                        prop_assert!(text.starts_with(head));
+                        let tail = tail.split_once(" characters omitted …]\n\n").unwrap().1;
+                        prop_assert!(text.ends_with(tail));
+                    }
                 }
             }
 
