@@ -129,12 +129,34 @@ struct JournalMode {
 }
 
 /// Switches the file to WAL once; reading the mode first avoids taking a lock on every open.
+///
+/// Switching needs the exclusive lock, and SQLite answers "database is locked" at once, without
+/// waiting in its busy handler, when two connections both read the old mode and then both try
+/// to switch (waiting could deadlock them). Several processes opening a fresh database at the
+/// same moment do exactly that, so the switch is retried, for as long as the busy timeout.
 fn enable_wal(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
-    let mode: JournalMode = diesel::sql_query("PRAGMA journal_mode").get_result(conn)?;
-    if !mode.journal_mode.eq_ignore_ascii_case("wal") {
-        let _: JournalMode = diesel::sql_query("PRAGMA journal_mode = WAL").get_result(conn)?;
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut attempt: u64 = 0;
+    loop {
+        let mode: JournalMode = diesel::sql_query("PRAGMA journal_mode").get_result(conn)?;
+        if mode.journal_mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match diesel::sql_query("PRAGMA journal_mode = WAL").get_result::<JournalMode>(conn) {
+            Ok(_) => return Ok(()),
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && std::time::Instant::now() < deadline =>
+            {
+                attempt += 1;
+                // Staggered by process, so the contenders do not retry in step.
+                let jitter = u64::from(std::process::id() % 7);
+                std::thread::sleep(std::time::Duration::from_millis(
+                    5 * attempt.min(10) + jitter,
+                ));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
 }
 
 fn create_file(path: &Path) -> Result<(), DbError> {
