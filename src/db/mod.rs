@@ -74,13 +74,15 @@ pub fn open(path: &Path) -> Result<Pool, DbError> {
         source,
     })?;
     apply_pragmas(&mut conn)?;
-    enable_wal(&mut conn)?;
+    retry_while_locked(&mut conn, enable_wal)?;
     // IMMEDIATE takes the write lock first, so two processes opening a fresh database at the same
     // moment run the migrations one after the other instead of both trying to create the tables.
-    conn.immediate_transaction(|c| {
-        c.run_pending_migrations(MIGRATIONS)
-            .map(|_| ())
-            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
+    retry_while_locked(&mut conn, |conn| {
+        conn.immediate_transaction(|c| {
+            c.run_pending_migrations(MIGRATIONS)
+                .map(|_| ())
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
+        })
     })
     .map_err(|e| DbError::Migrate {
         path: path.to_owned(),
@@ -129,32 +131,38 @@ struct JournalMode {
 }
 
 /// Switches the file to WAL once; reading the mode first avoids taking a lock on every open.
-///
-/// Switching needs the exclusive lock, and SQLite answers "database is locked" at once, without
-/// waiting in its busy handler, when two connections both read the old mode and then both try
-/// to switch (waiting could deadlock them). Several processes opening a fresh database at the
-/// same moment do exactly that, so the switch is retried, for as long as the busy timeout.
 fn enable_wal(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    let mode: JournalMode = diesel::sql_query("PRAGMA journal_mode").get_result(conn)?;
+    if !mode.journal_mode.eq_ignore_ascii_case("wal") {
+        let _: JournalMode = diesel::sql_query("PRAGMA journal_mode = WAL").get_result(conn)?;
+    }
+    Ok(())
+}
+
+/// Runs `step` again while SQLite answers "database is locked", for as long as the busy
+/// timeout. SQLite does not always wait in its busy handler: switching the journal mode, or
+/// upgrading a read to a write, fails at once when another connection holds the lock (waiting
+/// could deadlock them). Several processes opening a fresh database at the same moment meet
+/// exactly that (a CI run once saw it).
+fn retry_while_locked<T>(
+    conn: &mut SqliteConnection,
+    mut step: impl FnMut(&mut SqliteConnection) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     let mut attempt: u64 = 0;
     loop {
-        let mode: JournalMode = diesel::sql_query("PRAGMA journal_mode").get_result(conn)?;
-        if mode.journal_mode.eq_ignore_ascii_case("wal") {
-            return Ok(());
-        }
-        match diesel::sql_query("PRAGMA journal_mode = WAL").get_result::<JournalMode>(conn) {
-            Ok(_) => return Ok(()),
-            Err(diesel::result::Error::DatabaseError(_, info))
-                if info.message().contains("locked") && std::time::Instant::now() < deadline =>
+        match step(conn) {
+            // The migration harness hands its errors on as text: match the text.
+            Err(e)
+                if e.to_string().contains("database is locked")
+                    && std::time::Instant::now() < deadline =>
             {
                 attempt += 1;
                 // Staggered by process, so the contenders do not retry in step.
                 let jitter = u64::from(std::process::id() % 7);
-                std::thread::sleep(std::time::Duration::from_millis(
-                    5 * attempt.min(10) + jitter,
-                ));
+                std::thread::sleep(Duration::from_millis(5 * attempt.min(10) + jitter));
             }
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
 }
