@@ -83,8 +83,8 @@ impl Usage {
     async fn settle(&mut self) {
         match self.estimate.take() {
             Some(Estimate::Later(req)) => self.input_tokens = count::input_tokens(&req),
-            Some(Estimate::Counting { count, .. }) => {
-                self.input_tokens = count.await.unwrap_or(0);
+            Some(Estimate::Counting { count, approx }) => {
+                self.input_tokens = count.await.unwrap_or(approx);
             }
             None => {}
         }
@@ -105,18 +105,13 @@ impl Usage {
     /// The input estimate for `message_start`: the counted one when it is ready, else the quick
     /// stand-in, so the first byte never waits for a count.
     async fn early_estimate(&mut self) -> u64 {
-        if let Some(Estimate::Counting { count, approx }) = &mut self.estimate {
-            match count.try_recv() {
-                Ok(n) => {
-                    self.estimate = None;
-                    self.input_tokens = n;
-                }
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return *approx,
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => self.estimate = None,
+        match &self.estimate {
+            Some(Estimate::Counting { count, approx }) if count.is_empty() => *approx,
+            _ => {
+                self.settle().await;
+                self.input_tokens
             }
         }
-        self.settle().await;
-        self.input_tokens
     }
 
     /// Writes the usage row (off the async threads) and logs the access line.

@@ -68,11 +68,8 @@ fn walk(req: &MessagesRequest, part: &mut dyn FnMut(Part) -> u64) -> u64 {
     let mut total = match &req.system {
         None => 0,
         Some(System::Text(t)) => part(Part::Text(t)),
-        Some(System::Blocks(blocks)) => {
-            // Counted as the builder sends it: the text blocks joined with a blank line.
-            let text = System::Blocks(blocks.clone()).text();
-            part(Part::Text(&text))
-        }
+        // Counted as the builder sends it: the text blocks joined with a blank line.
+        Some(system @ System::Blocks(_)) => part(Part::Text(&system.text())),
     };
     for message in &req.messages {
         total += PER_MESSAGE;
